@@ -1,0 +1,88 @@
+"""The composition root: the one place that knows every concrete class."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from quart import Quart, Response
+
+from swell.collab.documents import Documents
+from swell.collab.registry import RoomRegistry
+from swell.settings import Settings
+from swell.storage.activity_log import SqlActivityLog
+from swell.storage.catalog import SqlDocumentCatalog
+from swell.storage.document_store import SqlDocumentStore
+from swell.storage.engine import create_engine, create_session_factory
+from swell.transport.access import error
+from swell.transport.api import create_api
+from swell.transport.pages import create_pages
+from swell.transport.ws import create_ws
+
+log = logging.getLogger(__name__)
+
+WEB_DIST = Path(__file__).resolve().parents[2] / "web" / "dist"
+
+
+class Services:
+    """What the app wired together; kept on ``app.extensions['swell']`` for the CLI and tests."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.engine = create_engine(settings.database_url)
+        sessions = create_session_factory(self.engine)
+        self.store = SqlDocumentStore(sessions)
+        self.catalog = SqlDocumentCatalog(sessions)
+        self.activity = SqlActivityLog(sessions)
+        self.rooms = RoomRegistry(
+            self.store,
+            compact_every=settings.compact_every,
+            idle_seconds=settings.room_idle_seconds,
+        )
+        self.documents = Documents(self.catalog, self.rooms)
+        self._stopped = False
+
+    async def stop(self) -> None:
+        """Close sockets (1001), flush and compact every room, release the database."""
+        if self._stopped:
+            return
+        self._stopped = True
+        await self.rooms.close_all()
+        await self.engine.dispose()
+
+
+def create_app(settings: Settings, *, web_dist: Path = WEB_DIST) -> Quart:
+    app = Quart("swell")
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    services = Services(settings)
+    app.extensions["swell"] = services
+
+    app.register_blueprint(create_api(services.documents, max_body_bytes=settings.max_body_bytes))
+    app.register_blueprint(
+        create_ws(
+            services.documents,
+            services.rooms,
+            allowed_origins=settings.allowed_origins,
+            max_message_bytes=settings.max_message_bytes,
+            send_queue_messages=settings.send_queue_messages,
+        )
+    )
+    app.register_blueprint(create_pages(web_dist))
+
+    @app.errorhandler(404)
+    async def not_found(_e: Exception) -> tuple[Response, int]:
+        return error(404, "not found")
+
+    @app.errorhandler(405)
+    async def not_allowed(_e: Exception) -> tuple[Response, int]:
+        return error(405, "method not allowed")
+
+    @app.errorhandler(413)
+    async def too_large(_e: Exception) -> tuple[Response, int]:
+        return error(413, f"body larger than {settings.max_body_bytes} bytes")
+
+    @app.after_serving
+    async def shutdown() -> None:
+        await services.stop()
+
+    return app

@@ -1,0 +1,1 @@
+"""The domain: documents, rooms, peers, presence. No Quart, no SQLAlchemy."""

@@ -1,0 +1,127 @@
+"""Documents and their capability tokens: create, authorize, rename, delete."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from swell.collab.events import DocumentDeleted, DocumentRenamed, RoomEvent
+from swell.collab.peer import Role
+from swell.collab.ports import DocumentCatalog, DocumentRecord
+from swell.collab.registry import RoomRegistry
+from swell.protocol.messages import encode_title
+
+TOKEN_BYTES = 24  # 192 bits
+DOC_ID_BYTES = 12
+MAX_TITLE = 200
+DEFAULT_TITLE = "Untitled"
+
+
+class DocumentNotFound(LookupError):
+    pass
+
+
+class InvalidToken(PermissionError):
+    pass
+
+
+class ReadOnly(PermissionError):
+    """A view token used for an edit-only call."""
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedDocument:
+    record: DocumentRecord
+    edit_token: str
+    view_token: str
+
+
+def hash_token(token: str) -> bytes:
+    """Tokens carry 192 random bits, so one SHA-256 is enough; only this hash is stored."""
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+
+
+def clean_title(title: str) -> str:
+    """Trim and collapse whitespace; empty becomes the default, long is an error upstream."""
+    cleaned = " ".join(title.split())
+    return cleaned or DEFAULT_TITLE
+
+
+class Documents:
+    def __init__(self, catalog: DocumentCatalog, rooms: RoomRegistry) -> None:
+        self._catalog = catalog
+        self._rooms = rooms
+        self._listeners: list[Callable[[RoomEvent], None]] = []
+
+    def listen(self, listener: Callable[[RoomEvent], None]) -> None:
+        self._listeners.append(listener)
+
+    async def create(self, title: str) -> CreatedDocument:
+        edit_token = secrets.token_urlsafe(TOKEN_BYTES)
+        view_token = secrets.token_urlsafe(TOKEN_BYTES)
+        record = await self._catalog.create_document(
+            secrets.token_urlsafe(DOC_ID_BYTES),
+            clean_title(title),
+            hash_token(edit_token),
+            hash_token(view_token),
+        )
+        return CreatedDocument(record, edit_token, view_token)
+
+    async def authorize(self, doc_id: str, token: str | None) -> tuple[DocumentRecord, Role]:
+        """The document and the role the token grants; raises DocumentNotFound/InvalidToken."""
+        record = await self._catalog.get_document(doc_id) if _plausible_id(doc_id) else None
+        if record is None:
+            raise DocumentNotFound(doc_id)
+        if not token:
+            raise InvalidToken(doc_id)
+        digest = hash_token(token)
+        # Compare against both hashes every time so timing does not tell which one matched.
+        is_edit = hmac.compare_digest(digest, record.edit_token_hash)
+        is_view = hmac.compare_digest(digest, record.view_token_hash)
+        if is_edit:
+            return record, Role.EDIT
+        if is_view:
+            return record, Role.VIEW
+        raise InvalidToken(doc_id)
+
+    async def authorize_edit(self, doc_id: str, token: str | None) -> DocumentRecord:
+        record, role = await self.authorize(doc_id, token)
+        if role is not Role.EDIT:
+            raise ReadOnly(doc_id)
+        return record
+
+    async def rename(self, doc_id: str, token: str | None, title: str) -> DocumentRecord:
+        await self.authorize_edit(doc_id, token)
+        record = await self._catalog.rename_document(doc_id, clean_title(title))
+        if record is None:
+            raise DocumentNotFound(doc_id)
+        room = self._rooms.get(doc_id)
+        if room is not None:
+            room.send_extension(encode_title(json.dumps({"title": record.title}).encode()))
+        self._emit(DocumentRenamed(doc_id, record.title))
+        return record
+
+    async def delete(self, doc_id: str, token: str | None) -> None:
+        await self.authorize_edit(doc_id, token)
+        deleted = await self._catalog.delete_document(doc_id)
+        await self._rooms.evict(doc_id)
+        if not deleted:
+            raise DocumentNotFound(doc_id)
+        self._emit(DocumentDeleted(doc_id))
+
+    def _emit(self, event: RoomEvent) -> None:
+        for listener in self._listeners:
+            listener(event)
+
+
+def _plausible_id(doc_id: str) -> bool:
+    return 0 < len(doc_id) <= 32
+
+
+def isoformat(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")

@@ -1,0 +1,64 @@
+"""What happens in a room, in the past tense, for whoever listens (the viewers' feed)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from swell.collab.peer import Role
+
+
+@dataclass(frozen=True, slots=True)
+class PeerJoined:
+    doc_id: str
+    peer_id: int
+    role: Role
+
+
+@dataclass(frozen=True, slots=True)
+class PeerLeft:
+    doc_id: str
+    peer_id: int
+    role: Role
+    name: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PresenceChanged:
+    doc_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentEdited:
+    """Committed updates of one peer, in the order they were applied."""
+
+    doc_id: str
+    peer_id: int
+    author: str | None
+    updates: tuple[bytes, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentRenamed:
+    doc_id: str
+    title: str
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentDeleted:
+    doc_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class RoomUnloaded:
+    doc_id: str
+
+
+RoomEvent = (
+    PeerJoined
+    | PeerLeft
+    | PresenceChanged
+    | DocumentEdited
+    | DocumentRenamed
+    | DocumentDeleted
+    | RoomUnloaded
+)

@@ -1,0 +1,64 @@
+"""The narrow seams the domain needs from storage; ``swell.storage`` fits them structurally."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from swell.records import ActivityRecord, DocumentRecord, PendingUpdate, StoredState
+
+__all__ = [
+    "ActivityLog",
+    "ActivityRecord",
+    "DocumentCatalog",
+    "DocumentRecord",
+    "DocumentStore",
+    "PendingUpdate",
+    "StoredState",
+]
+
+
+class DocumentCatalog(Protocol):
+    """Document metadata: who may open what, and its title."""
+
+    async def create_document(
+        self, doc_id: str, title: str, edit_token_hash: bytes, view_token_hash: bytes
+    ) -> DocumentRecord: ...
+
+    async def get_document(self, doc_id: str) -> DocumentRecord | None: ...
+
+    async def rename_document(self, doc_id: str, title: str) -> DocumentRecord | None: ...
+
+    async def delete_document(self, doc_id: str) -> bool: ...
+
+
+class DocumentStore(Protocol):
+    """The CRDT content: an append-only update journal folded into snapshots."""
+
+    async def load_state(self, doc_id: str) -> StoredState: ...
+
+    async def append_updates(self, doc_id: str, updates: Sequence[PendingUpdate]) -> int:
+        """Commit the updates in one transaction; returns the id of the last one."""
+        ...
+
+    async def load_log(self, doc_id: str, upto_update_id: int) -> StoredState:
+        """The snapshot and log rows a compaction up to ``upto_update_id`` would replace."""
+        ...
+
+    async def compact(self, doc_id: str, state: bytes, upto_update_id: int) -> None:
+        """Atomically write the snapshot and delete the log rows it covers."""
+        ...
+
+
+class ActivityLog(Protocol):
+    """Stored activity events, numbered per document."""
+
+    async def append_activity(
+        self, doc_id: str, kind: str, user: str, summary: str
+    ) -> ActivityRecord: ...
+
+    async def list_activity(
+        self, doc_id: str, after_seq: int | None, limit: int
+    ) -> tuple[list[ActivityRecord], int]:
+        """Events after ``after_seq`` (or the newest ``limit``), and the oldest seq kept."""
+        ...

@@ -1,0 +1,144 @@
+"""Open rooms: loaded once however many sockets ask at the same time, unloaded only after
+their final store, and all flushed on shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from swell.collab.events import RoomEvent, RoomUnloaded
+from swell.collab.peer import CloseCode
+from swell.collab.ports import DocumentStore
+from swell.collab.room import Room
+
+log = logging.getLogger(__name__)
+
+
+class LoadFailed(RuntimeError):
+    """The document exists but could not be loaded; connections are refused (1011)."""
+
+
+class ShuttingDown(RuntimeError):
+    """The server is stopping; new connections are turned away (1001)."""
+
+
+class RoomRegistry:
+    def __init__(self, store: DocumentStore, *, compact_every: int, idle_seconds: float) -> None:
+        self._store = store
+        self._compact_every = compact_every
+        self._idle_seconds = idle_seconds
+        self._rooms: dict[str, Room] = {}
+        self._loading: dict[str, asyncio.Task[Room]] = {}
+        self._unloading: dict[str, asyncio.Task[None]] = {}
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._stopping = False
+        self._on_room_event: list[Callable[[RoomEvent], None]] = []
+
+    def get(self, doc_id: str) -> Room | None:
+        """The room if it is loaded (for notifications; never loads)."""
+        room = self._rooms.get(doc_id)
+        return room if room is not None and not room.closed else None
+
+    def __len__(self) -> int:
+        return len(self._rooms)
+
+    def listen(self, listener: Callable[[RoomEvent], None]) -> None:
+        """Subscribe to the events of every room loaded from now on."""
+        self._on_room_event.append(listener)
+
+    async def acquire(self, doc_id: str) -> Room:
+        """A loaded room with one more reference; release it with ``release``."""
+        while True:
+            if self._stopping:
+                raise ShuttingDown(doc_id)
+            unloading = self._unloading.get(doc_id)
+            if unloading is not None:
+                await asyncio.gather(asyncio.shield(unloading), return_exceptions=True)
+                continue
+            room = self._rooms.get(doc_id)
+            if room is not None and not room.closed:
+                timer = self._timers.pop(doc_id, None)
+                if timer is not None:
+                    timer.cancel()
+                room.refs += 1
+                return room
+            if room is not None:  # failed: forget it, load afresh
+                self._rooms.pop(doc_id, None)
+            task = self._loading.get(doc_id)
+            if task is None:
+                task = asyncio.create_task(self._load(doc_id), name=f"load:{doc_id}")
+                self._loading[doc_id] = task
+            try:
+                await asyncio.shield(task)
+            except Exception as e:
+                raise LoadFailed(doc_id) from e
+
+    async def _load(self, doc_id: str) -> Room:
+        try:
+            room = await Room.load(doc_id, self._store, compact_every=self._compact_every)
+        except Exception:
+            log.exception("could not load document %s", doc_id)
+            raise
+        finally:
+            self._loading.pop(doc_id, None)
+        for listener in self._on_room_event:
+            room.subscribe(listener)
+        self._rooms[doc_id] = room
+        return room
+
+    def release(self, room: Room) -> None:
+        room.refs -= 1
+        if room.refs > 0 or self._stopping:
+            return
+        if room.failed:
+            if self._rooms.get(room.doc_id) is room:
+                self._rooms.pop(room.doc_id)
+            return
+        loop = asyncio.get_running_loop()
+        self._timers[room.doc_id] = loop.call_later(self._idle_seconds, self._start_unload, room)
+
+    def _start_unload(self, room: Room) -> None:
+        self._timers.pop(room.doc_id, None)
+        if room.refs > 0 or self._rooms.get(room.doc_id) is not room:
+            return
+        self._unloading[room.doc_id] = asyncio.create_task(
+            self._unload(room), name=f"unload:{room.doc_id}"
+        )
+
+    async def _unload(self, room: Room) -> None:
+        """Drop the room only after its final store has completed (the unload race)."""
+        try:
+            await room.close()
+        except Exception:
+            log.exception("unloading %s failed", room.doc_id)
+        finally:
+            if self._rooms.get(room.doc_id) is room:
+                del self._rooms[room.doc_id]
+            self._unloading.pop(room.doc_id, None)
+            for listener in self._on_room_event:
+                listener(RoomUnloaded(room.doc_id))
+
+    async def evict(self, doc_id: str) -> None:
+        """The document is gone: close its sockets (4404) and drop the room unsaved."""
+        timer = self._timers.pop(doc_id, None)
+        if timer is not None:
+            timer.cancel()
+        room = self._rooms.pop(doc_id, None)
+        if room is not None:
+            room.close_peers(CloseCode.NOT_FOUND)
+            await room.discard()
+
+    async def close_all(self) -> None:
+        """Shutdown: close every socket (1001), then flush and compact every room."""
+        self._stopping = True
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+        rooms = list(self._rooms.values())
+        await asyncio.gather(
+            *(room.close(CloseCode.GOING_AWAY) for room in rooms),
+            *self._unloading.values(),
+            return_exceptions=True,
+        )
+        self._rooms.clear()

@@ -1,0 +1,376 @@
+"""One open document: a pycrdt Doc and Awareness, its peers, and its journal writer.
+
+Every change to the Doc happens in the room's single writer task, which applies a batch of
+updates, commits them in one transaction (group commit), and only then forwards them. Sync
+replies are produced by the same task, after the commit, so nobody ever sees an update that is
+not in the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pycrdt import Awareness, Doc, merge_updates
+
+from swell.collab.events import (
+    DocumentEdited,
+    PeerJoined,
+    PeerLeft,
+    PresenceChanged,
+    RoomEvent,
+)
+from swell.collab.peer import CloseCode, Peer
+from swell.collab.ports import DocumentStore, PendingUpdate, StoredState
+from swell.protocol.messages import (
+    AwarenessUpdate,
+    MalformedMessage,
+    QueryAwareness,
+    SyncStep1,
+    SyncUpdate,
+    as_update_message,
+    decode_frame,
+    decode_state_vector,
+    encode_awareness,
+    encode_saved,
+    encode_sync_step1,
+    encode_sync_step2,
+)
+
+log = logging.getLogger(__name__)
+
+EMPTY_UPDATE = b"\x00\x00"
+COMMIT_ATTEMPTS = 3
+
+
+class RoomFailed(RuntimeError):
+    """The room could not store an update and has closed its sockets."""
+
+
+@dataclass(slots=True)
+class _Op:
+    peer: Peer
+    update: bytes | None = None  # an update to apply, store and forward
+    frame: bytes = b""  # the message forwarded to the others
+    state_vector: bytes | None = None  # a sync step 1 to answer
+    rejected: bool = field(default=False)
+
+
+def build_doc(state: StoredState) -> Doc[Any]:
+    """A Doc holding the snapshot and the log rows after it."""
+    doc: Doc[Any] = Doc()
+    if state.snapshot is not None:
+        doc.apply_update(state.snapshot)
+    for update in state.updates:
+        doc.apply_update(update)
+    return doc
+
+
+class Room:
+    def __init__(
+        self,
+        doc_id: str,
+        doc: Doc[Any],
+        store: DocumentStore,
+        *,
+        last_update_id: int,
+        updates_since_snapshot: int,
+        compact_every: int,
+    ) -> None:
+        self.doc_id = doc_id
+        self.doc = doc
+        self.awareness = Awareness(doc)
+        self.awareness.set_local_state(None)  # the server itself is nobody's cursor
+        self.awareness.observe(self._on_awareness)
+        self.peers: dict[int, Peer] = {}
+        self.refs = 0
+        self.failed = False
+        self.closed = False
+        self._store = store
+        self._last_update_id = last_update_id
+        self._since_snapshot = updates_since_snapshot
+        self._compact_every = compact_every
+        self._inbox: list[_Op] = []
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._compaction: asyncio.Task[None] | None = None
+        self._listeners: list[Callable[[RoomEvent], None]] = []
+        self._writer = asyncio.create_task(self._run_writer(), name=f"room-writer:{doc_id}")
+
+    @classmethod
+    async def load(cls, doc_id: str, store: DocumentStore, *, compact_every: int) -> Room:
+        """Raises whatever the store raises: a failed load must never look like an empty doc."""
+        state = await store.load_state(doc_id)
+        doc = build_doc(state)
+        return cls(
+            doc_id,
+            doc,
+            store,
+            last_update_id=state.last_update_id,
+            updates_since_snapshot=state.updates_since_snapshot,
+            compact_every=compact_every,
+        )
+
+    # ---- listeners -----------------------------------------------------------------------
+
+    def subscribe(self, listener: Callable[[RoomEvent], None]) -> Callable[[], None]:
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    def _emit(self, event: RoomEvent) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(event)
+            except Exception:
+                log.exception("room listener failed")
+
+    # ---- peers ---------------------------------------------------------------------------
+
+    def join(self, peer: Peer) -> None:
+        """Greet a new socket: our state vector, then everyone's awareness."""
+        self.peers[peer.id] = peer
+        peer.send(encode_sync_step1(self.doc.get_state()))
+        states = list(self.awareness.states)
+        if states:
+            peer.send(encode_awareness(self.awareness.encode_awareness_update(states)))
+        self._emit(PeerJoined(self.doc_id, peer.id, peer.role))
+
+    def leave(self, peer: Peer) -> None:
+        """Remove the socket and the awareness states it announced, so no cursor stays."""
+        if self.peers.pop(peer.id, None) is None:
+            return
+        name = peer.name(self.awareness.states)
+        gone = [c for c in peer.client_ids if c in self.awareness.states]
+        if gone:
+            self.awareness.remove_awareness_states(gone, origin=None)
+            self._broadcast(encode_awareness(self.awareness.encode_awareness_update(gone)), None)
+        self._emit(PeerLeft(self.doc_id, peer.id, peer.role, name))
+
+    def receive(self, peer: Peer, frame: bytes) -> None:
+        """Handle one binary frame; raises MalformedMessage/UnsupportedMessage for bad input."""
+        for message in decode_frame(frame):
+            if isinstance(message, SyncUpdate):
+                if peer.can_edit:
+                    self._submit(_Op(peer, message.update, as_update_message(message)))
+            elif isinstance(message, SyncStep1):
+                self._submit(_Op(peer, state_vector=message.state_vector))
+            elif isinstance(message, AwarenessUpdate):
+                try:
+                    self.awareness.apply_awareness_update(message.update, origin=peer)
+                except (ValueError, IndexError, RuntimeError, TypeError, AttributeError) as e:
+                    raise MalformedMessage(f"bad awareness update: {e}") from None
+                self._broadcast(message.raw, peer)
+            elif isinstance(message, QueryAwareness):
+                states = list(self.awareness.states)
+                if states:
+                    peer.send(encode_awareness(self.awareness.encode_awareness_update(states)))
+
+    def send_extension(self, frame: bytes) -> None:
+        """Send a Swell extension message to the sockets that asked for them."""
+        for peer in self.peers.values():
+            if peer.wants_extensions:
+                peer.send(frame)
+
+    def close_peers(self, code: int) -> None:
+        for peer in list(self.peers.values()):
+            peer.close(code)
+
+    def _broadcast(self, frame: bytes, sender: Peer | None) -> None:
+        for peer in self.peers.values():
+            if peer is not sender:
+                peer.send(frame)
+
+    def _on_awareness(self, topic: str, payload: tuple[dict[str, Any], Any]) -> None:
+        changes, origin = payload
+        if topic == "update" and isinstance(origin, Peer):
+            origin.client_ids.update(changes["added"])
+            origin.client_ids.update(changes["updated"])
+            origin.client_ids.difference_update(changes["removed"])
+        elif topic == "change":
+            self._emit(PresenceChanged(self.doc_id))
+
+    # ---- the writer ----------------------------------------------------------------------
+
+    def _submit(self, op: _Op) -> None:
+        if self.closed:
+            return
+        self._inbox.append(op)
+        self._idle.clear()
+        self._wake.set()
+
+    async def flush(self) -> None:
+        """Wait until everything received so far is committed and forwarded."""
+        while not self._idle.is_set() and not self._writer.done():
+            await asyncio.wait(
+                [asyncio.ensure_future(self._idle.wait()), self._writer],
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+
+    async def _run_writer(self) -> None:
+        while True:
+            if not self._inbox:
+                self._idle.set()
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            ops, self._inbox = self._inbox, []
+            try:
+                await self._process(ops)
+            except RoomFailed:
+                return
+
+    async def _process(self, ops: list[_Op]) -> None:
+        pending: list[PendingUpdate] = []
+        for op in ops:
+            if op.update is None:
+                continue
+            if op.update == EMPTY_UPDATE:
+                op.rejected = True  # nothing to store or forward; the sender still gets an ack
+                continue
+            try:
+                self.doc.apply_update(op.update)
+            except ValueError as e:
+                op.rejected = True
+                log.warning("rejected update from peer %s in %s: %s", op.peer.id, self.doc_id, e)
+                op.peer.close(CloseCode.INVALID)
+                continue
+            pending.append(PendingUpdate(op.update, op.peer.name(self.awareness.states)))
+        if pending:
+            await self._commit(pending)
+        acked: list[Peer] = []
+        for op in ops:
+            if op.update is not None:
+                if not op.rejected:
+                    self._broadcast(op.frame, op.peer)
+                if op.peer.wants_extensions and op.peer not in acked:
+                    acked.append(op.peer)
+            elif op.state_vector is not None:
+                self._answer_sync(op)
+                if op.peer.wants_extensions and op.peer not in acked:
+                    acked.append(op.peer)
+        if acked:
+            saved = encode_saved(self.doc.get_state())
+            for peer in acked:
+                peer.send(saved)
+        self._emit_edits(ops)
+        self._since_snapshot += len(pending)
+        if self._since_snapshot >= self._compact_every:
+            self.start_compaction()
+
+    def _answer_sync(self, op: _Op) -> None:
+        assert op.state_vector is not None
+        try:
+            update = self.doc.get_update(op.state_vector)
+        except ValueError as e:
+            log.warning("bad state vector from peer %s in %s: %s", op.peer.id, self.doc_id, e)
+            op.peer.close(CloseCode.INVALID)
+            return
+        op.peer.send(encode_sync_step2(update))
+
+    def _emit_edits(self, ops: list[_Op]) -> None:
+        if not self._listeners:
+            return
+        by_peer: dict[int, list[bytes]] = {}
+        peers: dict[int, Peer] = {}
+        for op in ops:
+            if op.update is not None and not op.rejected:
+                by_peer.setdefault(op.peer.id, []).append(op.update)
+                peers[op.peer.id] = op.peer
+        for peer_id, updates in by_peer.items():
+            author = peers[peer_id].name(self.awareness.states)
+            self._emit(DocumentEdited(self.doc_id, peer_id, author, tuple(updates)))
+
+    async def _commit(self, pending: list[PendingUpdate]) -> None:
+        delay = 0.1
+        for attempt in range(1, COMMIT_ATTEMPTS + 1):
+            try:
+                self._last_update_id = await self._store.append_updates(self.doc_id, pending)
+                return
+            except Exception:
+                log.exception(
+                    "commit of %d updates to %s failed (attempt %d of %d)",
+                    len(pending),
+                    self.doc_id,
+                    attempt,
+                    COMMIT_ATTEMPTS,
+                )
+                if attempt < COMMIT_ATTEMPTS:
+                    await asyncio.sleep(delay)
+                    delay *= 4
+        # Nobody has seen these updates; the clients still hold them and resend on reconnect.
+        self.fail()
+        raise RoomFailed(self.doc_id)
+
+    def fail(self) -> None:
+        self.failed = True
+        self.closed = True
+        self._inbox.clear()
+        self._idle.set()
+        self.close_peers(CloseCode.INTERNAL)
+
+    # ---- compaction and lifecycle -----------------------------------------------------------
+
+    def start_compaction(self) -> asyncio.Task[None] | None:
+        if self._compaction is not None and not self._compaction.done():
+            return self._compaction
+        if self._since_snapshot == 0 or self.failed:
+            return None
+        upto = self._last_update_id
+        self._since_snapshot = 0
+        self._compaction = asyncio.create_task(self._compact(upto), name=f"compact:{self.doc_id}")
+        return self._compaction
+
+    async def _compact(self, upto: int) -> None:
+        try:
+            await compact_document(self._store, self.doc_id, upto)
+        except Exception:
+            log.exception("compaction of %s up to %d failed", self.doc_id, upto)
+
+    async def close(self, code: int | None = None) -> None:
+        """Flush, compact and stop; with a code, close the sockets first."""
+        if code is not None:
+            self.close_peers(code)
+        await self.flush()
+        self.closed = True
+        self._writer.cancel()
+        await asyncio.gather(self._writer, return_exceptions=True)
+        if not self.failed:
+            self.start_compaction()
+            if self._compaction is not None:
+                await asyncio.gather(self._compaction, return_exceptions=True)
+        self._listeners.clear()
+
+    async def discard(self) -> None:
+        """Stop without storing anything (the document was deleted)."""
+        self.closed = True
+        self._inbox.clear()
+        self._writer.cancel()
+        await asyncio.gather(self._writer, return_exceptions=True)
+        if self._compaction is not None:
+            await asyncio.gather(self._compaction, return_exceptions=True)
+        self._listeners.clear()
+
+
+class CompactionMismatch(RuntimeError):
+    """The merged snapshot would not hold what the log holds."""
+
+
+async def compact_document(store: DocumentStore, doc_id: str, upto: int) -> None:
+    """Fold the snapshot and log rows up to ``upto`` into one snapshot, after checking it."""
+    old = await store.load_log(doc_id, upto)
+    if not old.updates:
+        return
+    parts = ([old.snapshot] if old.snapshot is not None else []) + list(old.updates)
+    merged = merge_updates(*parts)
+    expected = build_doc(old).get_state()
+    check: Doc[Any] = Doc()
+    check.apply_update(merged)
+    if decode_state_vector(check.get_state()) != decode_state_vector(expected):
+        raise CompactionMismatch(
+            f"{doc_id}: merged state vector differs from the log's; nothing deleted"
+        )
+    await store.compact(doc_id, merged, old.last_update_id)

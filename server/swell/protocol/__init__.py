@@ -1,0 +1,1 @@
+"""Sans-IO codecs: y-websocket frames, Swell's protocol extension, SSE events."""

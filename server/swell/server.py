@@ -1,0 +1,90 @@
+"""Running the app under Hypercorn: sockets, signals, the ``listening on`` line, clean stop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import socket
+
+from hypercorn.asyncio import serve
+from hypercorn.config import Config
+from hypercorn.protocol import ws_stream
+from wsproto.extensions import PerMessageDeflate
+
+from swell.app import Services, create_app
+from swell.settings import Settings
+
+log = logging.getLogger("swell")
+
+# No query string (tokens travel there) and no headers (Authorization) in access lines.
+ACCESS_LOG_FORMAT = '%(h)s "%(r)s" %(s)s %(b)s %(D)sus'
+
+
+class _NoCompression(PerMessageDeflate):
+    """An extension nobody offers, so Hypercorn negotiates no permessage-deflate."""
+
+    name = "x-swell-no-compression"
+
+
+def configure_compression(enabled: bool) -> None:
+    """Hypercorn always offers permessage-deflate; this is its only switch (see docs/decisions)."""
+    ws_stream.PerMessageDeflate = PerMessageDeflate if enabled else _NoCompression  # type: ignore[attr-defined]
+
+
+def hypercorn_config(settings: Settings, sock: socket.socket) -> Config:
+    config = Config()
+    config.bind = [f"fd://{sock.fileno()}"]
+    config.websocket_max_message_size = settings.max_message_bytes
+    config.websocket_ping_interval = settings.ws_ping_seconds
+    config.graceful_timeout = 2.0
+    config.accesslog = logging.getLogger("swell.access")
+    config.access_log_format = ACCESS_LOG_FORMAT
+    config.errorlog = logging.getLogger("hypercorn.error")
+    return config
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(1024)
+    sock.setblocking(False)
+    return sock
+
+
+def _quiet_cancellations(loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:
+    """Python 3.11's stream callback reports connections Hypercorn cancels on shutdown as
+    errors; they are the normal end of an idle keep-alive connection."""
+    if isinstance(context.get("exception"), asyncio.CancelledError):
+        return
+    loop.default_exception_handler(context)
+
+
+async def run(settings: Settings) -> None:
+    configure_compression(settings.ws_compression)
+    sock = bind_socket(settings.host, settings.port)
+    port = sock.getsockname()[1]
+    app = create_app(settings)
+    services: Services = app.extensions["swell"]
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(_quiet_cancellations)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    async def until_stopped() -> None:
+        # Hypercorn calls this once its servers accept connections.
+        host = f"[{settings.host}]" if ":" in settings.host else settings.host
+        log.info("listening on http://%s:%d", host, port)
+        await stop.wait()
+        log.info("stopping: closing sockets and flushing documents")
+        try:
+            await asyncio.wait_for(services.stop(), settings.shutdown_seconds)
+        except TimeoutError:
+            log.error("flush did not finish within %.1f s", settings.shutdown_seconds)
+
+    # Hypercorn owns the socket from here and closes it.
+    await serve(app, hypercorn_config(settings, sock), shutdown_trigger=until_stopped)
+    log.info("stopped")

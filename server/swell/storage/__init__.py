@@ -1,0 +1,1 @@
+"""SQLAlchemy persistence: models, engine, and the store that fits the domain's ports."""

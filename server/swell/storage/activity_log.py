@@ -1,0 +1,66 @@
+"""Stored activity, numbered per document (fits ``collab.ports.ActivityLog``)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from swell.records import ActivityRecord
+from swell.storage.models import Activity
+
+
+class SqlActivityLog:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], keep: int = 1000) -> None:
+        self._sessions = sessions
+        self._keep = keep
+
+    async def append_activity(
+        self, doc_id: str, kind: str, user: str, summary: str
+    ) -> ActivityRecord:
+        now = datetime.now(UTC)
+        async with self._sessions() as session, session.begin():
+            last = await session.scalar(
+                select(func.max(Activity.seq)).where(Activity.document_id == doc_id)
+            )
+            seq = (last or 0) + 1
+            session.add(
+                Activity(document_id=doc_id, seq=seq, at=now, kind=kind, user=user, summary=summary)
+            )
+            if seq > self._keep and seq % 100 == 0:
+                await session.execute(
+                    delete(Activity).where(
+                        Activity.document_id == doc_id, Activity.seq <= seq - self._keep
+                    )
+                )
+        return ActivityRecord(doc_id, seq, now, kind, user, summary)
+
+    async def list_activity(
+        self, doc_id: str, after_seq: int | None, limit: int
+    ) -> tuple[list[ActivityRecord], int]:
+        async with self._sessions() as session:
+            oldest = await session.scalar(
+                select(func.min(Activity.seq)).where(Activity.document_id == doc_id)
+            )
+            query = select(Activity).where(Activity.document_id == doc_id)
+            if after_seq is None:
+                rows = list(
+                    (await session.scalars(query.order_by(Activity.seq.desc()).limit(limit))).all()
+                )
+                rows.reverse()
+            else:
+                query = query.where(Activity.seq > after_seq).order_by(Activity.seq).limit(limit)
+                rows = list((await session.scalars(query)).all())
+        records = [
+            ActivityRecord(
+                r.document_id,
+                r.seq,
+                r.at if r.at.tzinfo else r.at.replace(tzinfo=UTC),
+                r.kind,
+                r.user,
+                r.summary,
+            )
+            for r in rows
+        ]
+        return records, int(oldest or 0)

@@ -1,0 +1,94 @@
+"""The update journal and its snapshots (fits ``collab.ports.DocumentStore``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from swell.records import PendingUpdate, StoredState
+from swell.storage.models import Document, DocumentSnapshot, DocumentUpdate
+
+
+class SqlDocumentStore:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def load_state(self, doc_id: str) -> StoredState:
+        return await self._load(doc_id, upto_update_id=None)
+
+    async def load_log(self, doc_id: str, upto_update_id: int) -> StoredState:
+        return await self._load(doc_id, upto_update_id=upto_update_id)
+
+    async def _load(self, doc_id: str, upto_update_id: int | None) -> StoredState:
+        async with self._sessions() as session:
+            snap = (
+                await session.execute(
+                    select(DocumentSnapshot.state, DocumentSnapshot.upto_update_id)
+                    .where(DocumentSnapshot.document_id == doc_id)
+                    .order_by(DocumentSnapshot.upto_update_id.desc())
+                    .limit(1)
+                )
+            ).first()
+            after = snap.upto_update_id if snap is not None else 0
+            query = (
+                select(DocumentUpdate.id, DocumentUpdate.data)
+                .where(DocumentUpdate.document_id == doc_id, DocumentUpdate.id > after)
+                .order_by(DocumentUpdate.id)
+            )
+            if upto_update_id is not None:
+                query = query.where(DocumentUpdate.id <= upto_update_id)
+            rows = (await session.execute(query)).all()
+        return StoredState(
+            snapshot=snap.state if snap is not None else None,
+            updates=[row.data for row in rows],
+            last_update_id=rows[-1].id if rows else after,
+            updates_since_snapshot=len(rows),
+        )
+
+    async def append_updates(self, doc_id: str, updates: Sequence[PendingUpdate]) -> int:
+        now = datetime.now(UTC)
+        async with self._sessions() as session, session.begin():
+            ids = await session.scalars(
+                insert(DocumentUpdate).returning(DocumentUpdate.id, sort_by_parameter_order=True),
+                [
+                    {"document_id": doc_id, "data": u.data, "author": u.author, "created_at": now}
+                    for u in updates
+                ],
+            )
+            last = max(ids.all())
+            await session.execute(
+                update(Document).where(Document.id == doc_id).values(updated_at=now)
+            )
+        return last
+
+    async def compact(self, doc_id: str, state: bytes, upto_update_id: int) -> None:
+        now = datetime.now(UTC)
+        async with self._sessions() as session, session.begin():
+            new_id = await session.scalar(
+                insert(DocumentSnapshot)
+                .values(
+                    document_id=doc_id, upto_update_id=upto_update_id, state=state, created_at=now
+                )
+                .returning(DocumentSnapshot.id)
+            )
+            await session.execute(
+                delete(DocumentUpdate).where(
+                    DocumentUpdate.document_id == doc_id, DocumentUpdate.id <= upto_update_id
+                )
+            )
+            await session.execute(
+                delete(DocumentSnapshot).where(
+                    DocumentSnapshot.document_id == doc_id, DocumentSnapshot.id != new_id
+                )
+            )
+
+    async def count_updates(self, doc_id: str) -> int:
+        """For tests and benchmarks: rows in the journal."""
+        async with self._sessions() as session:
+            count = await session.scalar(
+                select(func.count()).where(DocumentUpdate.document_id == doc_id)
+            )
+        return int(count or 0)

@@ -1,0 +1,1 @@
+"""The only package that imports Quart: HTTP API, WebSocket, event streams, pages."""

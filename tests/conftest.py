@@ -1,0 +1,91 @@
+"""Shared fixtures: real databases (SQLite always, PostgreSQL when configured) and real
+``swell serve`` processes on free ports."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from swell.migrate import upgrade_database
+from tests.server import ServerProcess
+
+POSTGRES_ENV = "SWELL_TEST_POSTGRES_URL"
+
+
+def _backends() -> list[str]:
+    return ["sqlite", "postgres"] if os.environ.get(POSTGRES_ENV) else ["sqlite"]
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh database for this test session, dropped at the end."""
+    base = os.environ.get(POSTGRES_ENV)
+    if not base:
+        pytest.skip(f"{POSTGRES_ENV} is not set")
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    url = make_url(base)
+    name = f"swell_test_{uuid.uuid4().hex[:12]}"
+    dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    fresh = url.set(database=name).render_as_string(hide_password=False)
+    upgrade_database(fresh)
+    yield fresh
+    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=_backends())
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A migrated database: a new SQLite file, or this session's PostgreSQL database."""
+    if request.param == "postgres":
+        return str(request.getfixturevalue("postgres_url"))
+    url = f"sqlite+aiosqlite:///{tmp_path / 'swell.db'}"
+    upgrade_database(url)
+    return url
+
+
+@pytest.fixture
+def server(
+    database_url: str, tmp_path: Path, server_settings: dict[str, str]
+) -> Iterator[ServerProcess]:
+    """A real ``swell serve`` of this test's own, for tests that stop, kill or restart it."""
+    process = ServerProcess(database_url, tmp_path / "server.log", server_settings)
+    process.start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="module", params=_backends())
+def shared_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    """One real server per test module and backend; tests make their own documents."""
+    tmp = tmp_path_factory.mktemp("server")
+    if request.param == "postgres":
+        url = str(request.getfixturevalue("postgres_url"))
+    else:
+        url = f"sqlite+aiosqlite:///{tmp / 'swell.db'}"
+    process = ServerProcess(url, tmp / "server.log")
+    process.start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def server_settings() -> dict[str, str]:
+    """Extra SWELL_* variables for the ``server`` fixture; tests override this."""
+    return {}
