@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 import websockets
 from pycrdt import Text
@@ -11,6 +13,14 @@ from tests.client import synced_doc, text_of, wait_for, ws_url
 from tests.server import ServerProcess
 
 
+async def close_code(url: str) -> int:
+    async with websockets.connect(url) as ws:
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), 10)
+    assert closed.value.rcvd is not None
+    return closed.value.rcvd.code
+
+
 async def handshake_status(url: str, **kwargs: object) -> int:
     with pytest.raises(InvalidStatus) as refused:
         async with websockets.connect(url, **kwargs):  # type: ignore[arg-type]
@@ -18,19 +28,36 @@ async def handshake_status(url: str, **kwargs: object) -> int:
     return refused.value.response.status_code
 
 
-async def test_missing_or_wrong_token_is_refused_with_401(shared_server: ServerProcess) -> None:
+async def test_missing_or_wrong_token_is_closed_with_4401(shared_server: ServerProcess) -> None:
     doc = await shared_server.create_document()
-    assert await handshake_status(ws_url(shared_server.ws_url, doc["id"], None)) == 401
-    assert await handshake_status(ws_url(shared_server.ws_url, doc["id"], "nope")) == 401
+    assert await close_code(ws_url(shared_server.ws_url, doc["id"], None)) == 4401
+    assert await close_code(ws_url(shared_server.ws_url, doc["id"], "nope")) == 4401
     other = await shared_server.create_document()
     wrong = ws_url(shared_server.ws_url, doc["id"], other["edit_token"])
-    assert await handshake_status(wrong) == 401
+    assert await close_code(wrong) == 4401
 
 
-async def test_unknown_document_is_refused_with_404(shared_server: ServerProcess) -> None:
+async def test_unknown_document_is_closed_with_4404(shared_server: ServerProcess) -> None:
     doc = await shared_server.create_document()
     url = ws_url(shared_server.ws_url, "no-such-doc", doc["edit_token"])
-    assert await handshake_status(url) == 404
+    assert await close_code(url) == 4404
+
+
+async def test_deleting_a_document_closes_its_sockets_with_4404(
+    shared_server: ServerProcess,
+) -> None:
+    doc = await shared_server.create_document()
+    async with websockets.connect(ws_url(shared_server.ws_url, doc["id"], doc["edit_token"])) as ws:
+        await ws.recv()
+        async with shared_server.http() as http:
+            r = await http.delete(
+                f"/api/docs/{doc['id']}", headers={"Authorization": f"Bearer {doc['edit_token']}"}
+            )
+            assert r.status_code == 204
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            while True:
+                await asyncio.wait_for(ws.recv(), 10)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4404
 
 
 async def test_foreign_origin_is_refused_and_own_origin_allowed(

@@ -163,7 +163,9 @@ class Room:
                     self.awareness.apply_awareness_update(message.update, origin=peer)
                 except (ValueError, IndexError, RuntimeError, TypeError, AttributeError) as e:
                     raise MalformedMessage(f"bad awareness update: {e}") from None
-                self._broadcast(message.raw, peer)
+                # Back to the sender too, as y-websocket's server does: a lone client's own
+                # heartbeat is what keeps its stock provider from timing the socket out.
+                self._broadcast(message.raw, None)
             elif isinstance(message, QueryAwareness):
                 states = list(self.awareness.states)
                 if states:
@@ -359,14 +361,18 @@ class CompactionMismatch(RuntimeError):
     """The merged snapshot would not hold what the log holds."""
 
 
-async def compact_document(store: DocumentStore, doc_id: str, upto: int) -> None:
-    """Fold the snapshot and log rows up to ``upto`` into one snapshot, after checking it."""
+async def compact_document(
+    store: DocumentStore, doc_id: str, upto: int, *, expected: bytes | None = None
+) -> None:
+    """Fold the snapshot and log rows up to ``upto`` into one snapshot, after checking that
+    it holds what the log holds (``expected``: the state vector the room had at ``upto``)."""
     old = await store.load_log(doc_id, upto)
     if not old.updates:
         return
     parts = ([old.snapshot] if old.snapshot is not None else []) + list(old.updates)
     merged = merge_updates(*parts)
-    expected = build_doc(old).get_state()
+    if expected is None:
+        expected = build_doc(old).get_state()
     check: Doc[Any] = Doc()
     check.apply_update(merged)
     if decode_state_vector(check.get_state()) != decode_state_vector(expected):

@@ -39,12 +39,18 @@ def create_ws(
         ):
             log.warning("refused a WebSocket from origin %r", websocket.headers.get("Origin"))
             return error(403, "origin not allowed")
+        # Refusals are close codes after the handshake, not HTTP statuses: a browser cannot
+        # see the status of a refused handshake, only 1006, and would retry forever.
         try:
             _record, role = await documents.authorize(doc_id, token_of(websocket))
         except DocumentNotFound:
-            return error(404, "document not found")
+            await websocket.accept()
+            await websocket.close(CloseCode.NOT_FOUND, "document not found")
+            return None
         except InvalidToken:
-            return error(401, "missing or invalid token")
+            await websocket.accept()
+            await websocket.close(CloseCode.BAD_TOKEN, "missing or invalid token")
+            return None
         try:
             room = await rooms.acquire(doc_id)
         except LoadFailed:

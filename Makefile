@@ -1,0 +1,72 @@
+# Swell: `make run` serves on http://127.0.0.1:8000, `make test` runs every test.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+WEB_SOURCES := $(shell find web/src -type f 2>/dev/null) web/build.mjs web/tsconfig.json
+PYTEST_ARGS ?=
+PY_DIRS := $(wildcard server tests e2e bench migrations)
+
+.PHONY: help run test check lint format typecheck web install install-test chromium bench bench-smoke screenshots clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+run: install web ## install what is needed and serve on http://127.0.0.1:8000 (SQLite ./swell.db)
+	$(BIN)/swell serve
+
+test: install-test web chromium check ## install the test tools and run every test
+	$(BIN)/pytest tests e2e $(PYTEST_ARGS)
+
+check: install-test web/node_modules/.installed ## lint and type checks (ruff, mypy, import layers, tsc)
+	$(BIN)/ruff check $(PY_DIRS)
+	$(BIN)/ruff format --check $(PY_DIRS)
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+	cd web && npm run --silent typecheck
+
+format: install-test ## format the Python code
+	$(BIN)/ruff format $(PY_DIRS)
+	$(BIN)/ruff check --fix $(PY_DIRS)
+
+install: $(VENV)/.installed ## the virtualenv with Swell in it
+
+install-test: $(VENV)/.installed-test ## the virtualenv with the test tools too
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+web: web/dist/.built ## build the web app into web/dist (only when its sources changed)
+
+web/node_modules/.installed: web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+web/dist/.built: web/node_modules/.installed $(WEB_SOURCES)
+	cd web && npm run --silent build
+	touch $@
+
+chromium: ## make sure a Chromium exists for the browser tests (Debian's, from apt)
+	@if [ -x /usr/bin/chromium ] || ls $${PLAYWRIGHT_BROWSERS_PATH:-$$HOME/.cache/ms-playwright}/chromium-* >/dev/null 2>&1; then \
+		true; \
+	else \
+		echo "installing Debian's chromium"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; \
+	fi
+
+bench: install web ## the benchmark suite (minutes; numbers go to docs/performance.md)
+	$(BIN)/python -m bench
+
+screenshots: install-test web chromium ## save screenshots of the app into docs/screenshots
+	SWELL_SCREENSHOTS=docs/screenshots $(BIN)/pytest e2e -k screenshots $(PYTEST_ARGS)
+
+clean: ## remove the virtualenv, node_modules and build output
+	rm -rf $(VENV) web/node_modules web/dist
