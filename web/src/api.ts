@@ -1,0 +1,76 @@
+/** The Swell HTTP API (contract.md): documents and their titles. */
+
+export type Role = "edit" | "view";
+
+export interface DocInfo {
+  id: string;
+  title: string;
+  role: Role;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface CreatedDoc {
+  id: string;
+  title: string;
+  edit_token: string;
+  view_token: string;
+  created_at: string;
+}
+
+/** An HTTP answer other than 2xx; `status` is 0 when the server could not be reached. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = "ApiError";
+  }
+}
+
+async function call<T>(method: string, url: string, token: string | null, body?: unknown): Promise<T> {
+  const headers: Record<string, string> = { Accept: "application/json" };
+  if (token !== null) headers.Authorization = `Bearer ${token}`;
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  let res: Response;
+  try {
+    res = await fetch(url, {
+      method,
+      headers,
+      body: body === undefined ? null : JSON.stringify(body),
+      cache: "no-store",
+      credentials: "omit",
+    });
+  } catch (err) {
+    throw new ApiError(0, err instanceof Error ? err.message : "network error");
+  }
+  if (!res.ok) {
+    let message = res.statusText || `HTTP ${res.status}`;
+    try {
+      const data: unknown = await res.json();
+      if (data && typeof data === "object" && "error" in data && typeof data.error === "string") {
+        message = data.error;
+      }
+    } catch {
+      // not JSON: keep the status text
+    }
+    throw new ApiError(res.status, message);
+  }
+  if (res.status === 204) return undefined as T;
+  return (await res.json()) as T;
+}
+
+const docUrl = (id: string): string => `/api/docs/${encodeURIComponent(id)}`;
+
+export function createDoc(title: string): Promise<CreatedDoc> {
+  return call<CreatedDoc>("POST", "/api/docs", null, { title });
+}
+
+export function fetchDoc(id: string, token: string): Promise<DocInfo> {
+  return call<DocInfo>("GET", docUrl(id), token);
+}
+
+export function renameDoc(id: string, token: string, title: string): Promise<DocInfo> {
+  return call<DocInfo>("PATCH", docUrl(id), token, { title });
+}

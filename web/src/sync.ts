@@ -1,0 +1,186 @@
+/**
+ * The shared document: a Y.Doc kept in IndexedDB (offline edits survive a reload) and synced
+ * with the Swell server by the stock y-websocket provider, plus Swell's extension messages
+ * (100 "saved", 101 "title") and the connection and saved states the page shows.
+ */
+import * as decoding from "lib0/decoding";
+import type * as encoding from "lib0/encoding";
+import { IndexeddbPersistence } from "y-indexeddb";
+import { WebsocketProvider } from "y-websocket";
+import * as Y from "yjs";
+import { createSavedState, type SaveStatus } from "./saved-state";
+
+/** y-websocket's "query awareness" message: the server answers with everyone's awareness. */
+const MESSAGE_QUERY_AWARENESS = 3;
+/**
+ * The stock provider drops a socket that received nothing for 30 s. A lone client hears nothing
+ * unless the server echoes its awareness, so after a quiet spell we ask for the awareness states.
+ */
+const KEEPALIVE_MS = 10_000;
+
+const MESSAGE_SYNC = 0;
+const SYNC_STEP2 = 1;
+const SYNC_UPDATE = 2;
+
+export const MESSAGE_SAVED = 100;
+export const MESSAGE_TITLE = 101;
+
+export type ConnectionStatus = "connected" | "reconnecting" | "offline";
+
+export interface SyncOptions {
+  id: string;
+  token: string;
+  /** A document rename announced by the server (message 101). */
+  onTitle?: (title: string) => void;
+  /** The server closed the socket for good (4401 bad token, 4404 unknown document). */
+  onClosed?: (code: number, reason: string) => void;
+}
+
+export interface Sync {
+  readonly ydoc: Y.Doc;
+  readonly provider: WebsocketProvider;
+  readonly persistence: IndexeddbPersistence;
+  readonly connection: ConnectionStatus;
+  readonly saveStatus: SaveStatus;
+  onConnectionChange(fn: (status: ConnectionStatus) => void): () => void;
+  onSaveStatusChange(fn: (status: SaveStatus) => void): () => void;
+  destroy(): void;
+}
+
+type MessageHandler = (
+  encoder: encoding.Encoder,
+  decoder: decoding.Decoder,
+  provider: WebsocketProvider,
+  emitSynced: boolean,
+  messageType: number,
+) => void;
+
+/** ws(s)://host/ws for the page's own origin. */
+export function websocketBase(): string {
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  return `${scheme}//${location.host}/ws`;
+}
+
+export function decodeTitleMessage(payload: Uint8Array): string | null {
+  try {
+    const data: unknown = JSON.parse(new TextDecoder().decode(payload));
+    if (data && typeof data === "object" && "title" in data && typeof data.title === "string") {
+      return data.title;
+    }
+  } catch {
+    // malformed: ignore
+  }
+  return null;
+}
+
+/** The update in a sync step 2 or update message, read without moving `decoder`. */
+function peekSyncUpdate(decoder: decoding.Decoder): Uint8Array | null {
+  try {
+    const peek = decoding.clone(decoder);
+    const type = decoding.readVarUint(peek);
+    return type === SYNC_STEP2 || type === SYNC_UPDATE ? decoding.readVarUint8Array(peek) : null;
+  } catch {
+    return null; // malformed: the stock handler will complain
+  }
+}
+
+export function createSync(options: SyncOptions): Sync {
+  const ydoc = new Y.Doc();
+  const persistence = new IndexeddbPersistence(`swell:${options.id}`, ydoc);
+  const provider = new WebsocketProvider(websocketBase(), encodeURIComponent(options.id), ydoc, {
+    params: { token: options.token, swell: "1" },
+    disableBc: false,
+    connect: false,
+  });
+
+  const saved = createSavedState(ydoc, { isLocal: (origin) => origin !== provider });
+
+  // Watch the server's sync messages for the updates they carry. y-websocket runs the same
+  // handlers for BroadcastChannel messages; only the socket's come with emitSynced = true.
+  const handlers = provider.messageHandlers as MessageHandler[];
+  const syncHandler = handlers[MESSAGE_SYNC];
+  if (syncHandler) {
+    handlers[MESSAGE_SYNC] = (encoder, decoder, p, emitSynced, messageType) => {
+      // noted first, so that applying it never shows a passing "Saving…"
+      const update = emitSynced ? peekSyncUpdate(decoder) : null;
+      if (update !== null) saved.noteServerUpdate(update);
+      syncHandler(encoder, decoder, p, emitSynced, messageType);
+    };
+  }
+
+  // Extension messages: read the payload, write nothing into the encoder (so nothing is sent back).
+  handlers[MESSAGE_SAVED] = (_encoder, decoder) => {
+    saved.notePersisted(Y.decodeStateVector(decoding.readVarUint8Array(decoder)));
+  };
+  handlers[MESSAGE_TITLE] = (_encoder, decoder) => {
+    const title = decodeTitleMessage(decoding.readVarUint8Array(decoder));
+    if (title !== null) options.onTitle?.(title);
+  };
+
+  // Connection state: "connected" once the socket is open and the first sync finished.
+  const connectionListeners = new Set<(status: ConnectionStatus) => void>();
+  const computeConnection = (): ConnectionStatus => {
+    if (!navigator.onLine) return "offline";
+    return provider.wsconnected && provider.synced ? "connected" : "reconnecting";
+  };
+  let connection = computeConnection();
+  const updateConnection = (): void => {
+    const next = computeConnection();
+    if (next !== connection) {
+      connection = next;
+      for (const fn of connectionListeners) fn(connection);
+    }
+  };
+  const onOnline = (): void => {
+    // come back quickly instead of waiting out the provider's backoff
+    if (provider.shouldConnect && provider.ws === null) provider.connect();
+    updateConnection();
+  };
+  provider.on("status", updateConnection);
+  provider.on("sync", updateConnection);
+  provider.on("closed", (event) => {
+    updateConnection();
+    options.onClosed?.(event.code, event.reason);
+  });
+  window.addEventListener("online", onOnline);
+  window.addEventListener("offline", updateConnection);
+
+  const keepalive = setInterval(() => {
+    const ws = provider.ws;
+    if (ws && provider.wsconnected && ws.readyState === WebSocket.OPEN &&
+        Date.now() - provider.wsLastMessageReceived >= KEEPALIVE_MS) {
+      ws.send(new Uint8Array([MESSAGE_QUERY_AWARENESS]));
+    }
+  }, KEEPALIVE_MS / 2);
+
+  provider.connect();
+
+  return {
+    ydoc,
+    provider,
+    persistence,
+    get connection() {
+      return connection;
+    },
+    get saveStatus() {
+      return saved.status;
+    },
+    onConnectionChange(fn) {
+      connectionListeners.add(fn);
+      return () => connectionListeners.delete(fn);
+    },
+    onSaveStatusChange(fn) {
+      return saved.subscribe(fn);
+    },
+    destroy() {
+      clearInterval(keepalive);
+      window.removeEventListener("online", onOnline);
+      window.removeEventListener("offline", updateConnection);
+      connectionListeners.clear();
+      saved.destroy();
+      provider.destroy();
+      void persistence.destroy();
+      ydoc.destroy();
+    },
+  };
+}

@@ -1,0 +1,18 @@
+/** A full-page message that replaces the app, e.g. "This link is not valid". */
+import { h } from "../dom";
+
+export const INVALID_LINK = "This link is not valid";
+export const NOT_FOUND = "Not found";
+
+export function showErrorPage(message: string, detail?: string): void {
+  document.title = `${message} · Swell`;
+  const main = h(
+    "main",
+    { class: "error-page" },
+    h("a", { class: "brand", href: "/" }, h("span", { class: "brand__mark", "aria-hidden": "true" }, "≈"), "Swell"),
+    h("h1", { "data-testid": "error" }, message),
+    detail ? h("p", { class: "muted" }, detail) : null,
+    h("p", {}, h("a", { class: "button", href: "/" }, "Go to your documents")),
+  );
+  document.body.replaceChildren(main);
+}
