@@ -7,15 +7,19 @@ from pathlib import Path
 
 from quart import Quart, Response
 
+from swell.collab.activity import ActivityRecorder
 from swell.collab.documents import Documents
 from swell.collab.registry import RoomRegistry
+from swell.feed.hub import FeedHub
 from swell.settings import Settings
 from swell.storage.activity_log import SqlActivityLog
 from swell.storage.catalog import SqlDocumentCatalog
 from swell.storage.document_store import SqlDocumentStore
 from swell.storage.engine import create_engine, create_session_factory
-from swell.transport.access import error
+from swell.transport.access import error, register_error_handlers
 from swell.transport.api import create_api
+from swell.transport.events import create_events
+from swell.transport.export import create_export
 from swell.transport.pages import create_pages
 from swell.transport.ws import create_ws
 
@@ -33,13 +37,26 @@ class Services:
         sessions = create_session_factory(self.engine)
         self.store = SqlDocumentStore(sessions)
         self.catalog = SqlDocumentCatalog(sessions)
-        self.activity = SqlActivityLog(sessions)
+        self.activity = SqlActivityLog(sessions, keep=settings.activity_keep)
         self.rooms = RoomRegistry(
             self.store,
             compact_every=settings.compact_every,
             idle_seconds=settings.room_idle_seconds,
         )
         self.documents = Documents(self.catalog, self.rooms)
+        self.recorder = ActivityRecorder(
+            self.activity, self.rooms, burst_seconds=settings.edit_burst_seconds
+        )
+        self.hub = FeedHub(
+            self.activity,
+            replay=settings.activity_replay,
+            queue_limit=settings.sse_queue_events,
+            content_interval=settings.content_interval_seconds,
+        )
+        for listener in (self.recorder.on_event, self.hub.on_room_event):
+            self.rooms.listen(listener)
+            self.documents.listen(listener)
+        self.recorder.listen(self.hub.on_activity)
         self._stopped = False
 
     async def stop(self) -> None:
@@ -47,7 +64,9 @@ class Services:
         if self._stopped:
             return
         self._stopped = True
+        self.hub.close_all()  # open event streams would otherwise hold Hypercorn's shutdown
         await self.rooms.close_all()
+        await self.recorder.flush()
         await self.engine.dispose()
 
 
@@ -67,7 +86,18 @@ def create_app(settings: Settings, *, web_dist: Path = WEB_DIST) -> Quart:
             send_queue_messages=settings.send_queue_messages,
         )
     )
+    app.register_blueprint(
+        create_events(
+            services.documents,
+            services.rooms,
+            services.hub,
+            ping_seconds=settings.sse_ping_seconds,
+            retry_ms=settings.sse_retry_ms,
+        )
+    )
+    app.register_blueprint(create_export(services.documents, services.rooms))
     app.register_blueprint(create_pages(web_dist))
+    register_error_handlers(app)
 
     @app.errorhandler(404)
     async def not_found(_e: Exception) -> tuple[Response, int]:

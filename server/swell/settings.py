@@ -61,6 +61,9 @@ class Settings:
     content_interval_seconds: float = field(
         default=0.25, metadata={"help": "minimum time between two content renders per document"}
     )
+    activity_keep: int = field(
+        default=1000, metadata={"help": "activity events kept per document for resuming"}
+    )
     activity_replay: int = field(
         default=50, metadata={"help": "activity events replayed to a new viewer"}
     )

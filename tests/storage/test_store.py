@@ -101,7 +101,7 @@ async def test_deleting_a_document_deletes_its_content(stores: Stores) -> None:
     await stores.activity.append_activity("doc-d", "created", "Ada", "Ada created it")
     await stores.catalog.delete_document("doc-d")
     assert await stores.documents.count_updates("doc-d") == 0
-    assert (await stores.activity.list_activity("doc-d", None, 10))[0] == []
+    assert await stores.activity.list_activity("doc-d", None, 10) == ([], 0, 0)
 
 
 async def test_activity_is_numbered_per_document(stores: Stores) -> None:
@@ -111,7 +111,7 @@ async def test_activity_is_numbered_per_document(stores: Stores) -> None:
         await stores.activity.append_activity("doc-e", "edit", "Ada", f"e{i}")
     other = await stores.activity.append_activity("doc-f", "edit", "Bob", "f0")
     assert other.seq == 1
-    records, oldest = await stores.activity.list_activity("doc-e", None, 2)
-    assert [r.seq for r in records] == [2, 3] and oldest == 1
-    records, _ = await stores.activity.list_activity("doc-e", 1, 50)
+    records, oldest, newest = await stores.activity.list_activity("doc-e", None, 2)
+    assert [r.seq for r in records] == [2, 3] and (oldest, newest) == (1, 3)
+    records, _, _ = await stores.activity.list_activity("doc-e", 1, 50)
     assert [r.summary for r in records] == ["e1", "e2"]

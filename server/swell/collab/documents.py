@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from swell.collab.events import DocumentDeleted, DocumentRenamed, RoomEvent
+from swell.collab.events import DocumentCreated, DocumentDeleted, DocumentRenamed, RoomEvent
 from swell.collab.peer import Role
 from swell.collab.ports import DocumentCatalog, DocumentRecord
 from swell.collab.registry import RoomRegistry
@@ -61,7 +61,7 @@ class Documents:
     def listen(self, listener: Callable[[RoomEvent], None]) -> None:
         self._listeners.append(listener)
 
-    async def create(self, title: str) -> CreatedDocument:
+    async def create(self, title: str, user: str | None = None) -> CreatedDocument:
         edit_token = secrets.token_urlsafe(TOKEN_BYTES)
         view_token = secrets.token_urlsafe(TOKEN_BYTES)
         record = await self._catalog.create_document(
@@ -70,6 +70,7 @@ class Documents:
             hash_token(edit_token),
             hash_token(view_token),
         )
+        self._emit(DocumentCreated(record.id, user))
         return CreatedDocument(record, edit_token, view_token)
 
     async def authorize(self, doc_id: str, token: str | None) -> tuple[DocumentRecord, Role]:
@@ -95,7 +96,9 @@ class Documents:
             raise ReadOnly(doc_id)
         return record
 
-    async def rename(self, doc_id: str, token: str | None, title: str) -> DocumentRecord:
+    async def rename(
+        self, doc_id: str, token: str | None, title: str, user: str | None = None
+    ) -> DocumentRecord:
         await self.authorize_edit(doc_id, token)
         record = await self._catalog.rename_document(doc_id, clean_title(title))
         if record is None:
@@ -103,7 +106,7 @@ class Documents:
         room = self._rooms.get(doc_id)
         if room is not None:
             room.send_extension(encode_title(json.dumps({"title": record.title}).encode()))
-        self._emit(DocumentRenamed(doc_id, record.title))
+        self._emit(DocumentRenamed(doc_id, record.title, user))
         return record
 
     async def delete(self, doc_id: str, token: str | None) -> None:

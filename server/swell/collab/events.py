@@ -29,18 +29,27 @@ class PresenceChanged:
 
 @dataclass(frozen=True, slots=True)
 class DocumentEdited:
-    """Committed updates of one peer, in the order they were applied."""
+    """Committed updates of one peer, with how many characters of the rich text they added
+    and removed (text inside removed blocks is not counted: it is gone before we see it)."""
 
     doc_id: str
     peer_id: int
     author: str | None
-    updates: tuple[bytes, ...]
+    added: int
+    removed: int
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentCreated:
+    doc_id: str
+    user: str | None
 
 
 @dataclass(frozen=True, slots=True)
 class DocumentRenamed:
     doc_id: str
     title: str
+    user: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +67,7 @@ RoomEvent = (
     | PeerLeft
     | PresenceChanged
     | DocumentEdited
+    | DocumentCreated
     | DocumentRenamed
     | DocumentDeleted
     | RoomUnloaded

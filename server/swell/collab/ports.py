@@ -59,6 +59,7 @@ class ActivityLog(Protocol):
 
     async def list_activity(
         self, doc_id: str, after_seq: int | None, limit: int
-    ) -> tuple[list[ActivityRecord], int]:
-        """Events after ``after_seq`` (or the newest ``limit``), and the oldest seq kept."""
+    ) -> tuple[list[ActivityRecord], int, int]:
+        """Events after ``after_seq`` (or the newest ``limit``), the oldest and newest seq kept
+        (0 and 0 when there are none)."""
         ...

@@ -6,11 +6,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from typing import Any
+
+from pycrdt import Doc
 
 from swell.collab.events import RoomEvent, RoomUnloaded
 from swell.collab.peer import CloseCode
 from swell.collab.ports import DocumentStore
-from swell.collab.room import Room
+from swell.collab.room import Room, build_doc
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +121,20 @@ class RoomRegistry:
             self._unloading.pop(room.doc_id, None)
             for listener in self._on_room_event:
                 listener(RoomUnloaded(room.doc_id))
+
+    async def read(self, doc_id: str) -> Doc[Any]:
+        """A copy of the document's committed content, from its room or from storage."""
+        room = self.get(doc_id)
+        if room is not None:
+            await room.settled()
+            copy: Doc[Any] = Doc()
+            copy.apply_update(room.doc.get_update())
+            return copy
+        try:
+            return build_doc(await self._store.load_state(doc_id))
+        except Exception as e:
+            log.exception("could not read document %s", doc_id)
+            raise LoadFailed(doc_id) from e
 
     async def evict(self, doc_id: str) -> None:
         """The document is gone: close its sockets (4404) and drop the room unsaved."""

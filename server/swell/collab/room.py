@@ -14,7 +14,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pycrdt import Awareness, Doc, merge_updates
+from pycrdt import (
+    Awareness,
+    Doc,
+    Subscription,
+    XmlElement,
+    XmlEvent,
+    XmlFragment,
+    XmlText,
+    merge_updates,
+)
 
 from swell.collab.events import (
     DocumentEdited,
@@ -57,6 +66,8 @@ class _Op:
     frame: bytes = b""  # the message forwarded to the others
     state_vector: bytes | None = None  # a sync step 1 to answer
     rejected: bool = field(default=False)
+    added: int = 0
+    removed: int = 0
 
 
 def build_doc(state: StoredState) -> Doc[Any]:
@@ -99,6 +110,11 @@ class Room:
         self._idle.set()
         self._compaction: asyncio.Task[None] | None = None
         self._listeners: list[Callable[[RoomEvent], None]] = []
+        self.fragment = doc.get("default", type=XmlFragment)
+        self._settled = asyncio.Event()  # clear while an applied batch is not committed yet
+        self._settled.set()
+        self._counts = [0, 0]
+        self._fragment_sub: Subscription | None = self.fragment.observe_deep(self._count_changes)
         self._writer = asyncio.create_task(self._run_writer(), name=f"room-writer:{doc_id}")
 
     @classmethod
@@ -114,6 +130,14 @@ class Room:
             updates_since_snapshot=state.updates_since_snapshot,
             compact_every=compact_every,
         )
+
+    @property
+    def consistent(self) -> bool:
+        """True when everything applied to the Doc is also committed."""
+        return self._settled.is_set()
+
+    async def settled(self) -> None:
+        await self._settled.wait()
 
     # ---- listeners -----------------------------------------------------------------------
 
@@ -188,11 +212,11 @@ class Room:
 
     def _on_awareness(self, topic: str, payload: tuple[dict[str, Any], Any]) -> None:
         changes, origin = payload
-        if topic == "update" and isinstance(origin, Peer):
+        if isinstance(origin, Peer):  # pycrdt emits "change" before "update": track on both
             origin.client_ids.update(changes["added"])
             origin.client_ids.update(changes["updated"])
             origin.client_ids.difference_update(changes["removed"])
-        elif topic == "change":
+        if topic == "change":
             self._emit(PresenceChanged(self.doc_id))
 
     # ---- the writer ----------------------------------------------------------------------
@@ -233,8 +257,11 @@ class Room:
             if op.update == EMPTY_UPDATE:
                 op.rejected = True  # nothing to store or forward; the sender still gets an ack
                 continue
+            self._counts = [0, 0]
             try:
+                self._settled.clear()
                 self.doc.apply_update(op.update)
+                op.added, op.removed = self._counts
             except ValueError as e:
                 op.rejected = True
                 log.warning("rejected update from peer %s in %s: %s", op.peer.id, self.doc_id, e)
@@ -243,6 +270,7 @@ class Room:
             pending.append(PendingUpdate(op.update, op.peer.name(self.awareness.states)))
         if pending:
             await self._commit(pending)
+        self._settled.set()
         acked: list[Peer] = []
         for op in ops:
             if op.update is not None:
@@ -276,15 +304,32 @@ class Room:
     def _emit_edits(self, ops: list[_Op]) -> None:
         if not self._listeners:
             return
-        by_peer: dict[int, list[bytes]] = {}
+        counts: dict[int, list[int]] = {}
         peers: dict[int, Peer] = {}
         for op in ops:
             if op.update is not None and not op.rejected:
-                by_peer.setdefault(op.peer.id, []).append(op.update)
+                total = counts.setdefault(op.peer.id, [0, 0])
+                total[0] += op.added
+                total[1] += op.removed
                 peers[op.peer.id] = op.peer
-        for peer_id, updates in by_peer.items():
+        for peer_id, (added, removed) in counts.items():
             author = peers[peer_id].name(self.awareness.states)
-            self._emit(DocumentEdited(self.doc_id, peer_id, author, tuple(updates)))
+            self._emit(DocumentEdited(self.doc_id, peer_id, author, added, removed))
+
+    def _count_changes(self, events: list[Any]) -> None:
+        """Characters added and removed by the update being applied (for activity)."""
+        for event in events:
+            if not isinstance(event, XmlEvent):
+                continue
+            target = getattr(event, "target", None)
+            for change in getattr(event, "delta", ()):
+                inserted = change.get("insert")
+                if isinstance(inserted, str):
+                    self._counts[0] += len(inserted)
+                elif isinstance(inserted, list):
+                    self._counts[0] += sum(_text_length(node) for node in inserted)
+                elif isinstance(target, XmlText) and "delete" in change:
+                    self._counts[1] += int(change["delete"])
 
     async def _commit(self, pending: list[PendingUpdate]) -> None:
         delay = 0.1
@@ -308,11 +353,15 @@ class Room:
         raise RoomFailed(self.doc_id)
 
     def fail(self) -> None:
+        self._settled.set()
         self.failed = True
         self.closed = True
         self._inbox.clear()
         self._idle.set()
         self.close_peers(CloseCode.INTERNAL)
+        if self._fragment_sub is not None:
+            self.fragment.unobserve(self._fragment_sub)
+            self._fragment_sub = None
 
     # ---- compaction and lifecycle -----------------------------------------------------------
 
@@ -344,7 +393,15 @@ class Room:
             self.start_compaction()
             if self._compaction is not None:
                 await asyncio.gather(self._compaction, return_exceptions=True)
+        self._release()
+
+    def _release(self) -> None:
+        """Drop what ties the Doc to this room: the Rust side holds the observer callback, a
+        reference cycle the garbage collector cannot see."""
         self._listeners.clear()
+        if self._fragment_sub is not None:
+            self.fragment.unobserve(self._fragment_sub)
+            self._fragment_sub = None
 
     async def discard(self) -> None:
         """Stop without storing anything (the document was deleted)."""
@@ -354,7 +411,15 @@ class Room:
         await asyncio.gather(self._writer, return_exceptions=True)
         if self._compaction is not None:
             await asyncio.gather(self._compaction, return_exceptions=True)
-        self._listeners.clear()
+        self._release()
+
+
+def _text_length(node: object) -> int:
+    if isinstance(node, XmlText):
+        return len(node)
+    if isinstance(node, XmlElement):
+        return sum(_text_length(child) for child in node.children)
+    return 0
 
 
 class CompactionMismatch(RuntimeError):

@@ -28,7 +28,7 @@ class SqlActivityLog:
             session.add(
                 Activity(document_id=doc_id, seq=seq, at=now, kind=kind, user=user, summary=summary)
             )
-            if seq > self._keep and seq % 100 == 0:
+            if seq > self._keep and seq % max(1, min(100, self._keep)) == 0:
                 await session.execute(
                     delete(Activity).where(
                         Activity.document_id == doc_id, Activity.seq <= seq - self._keep
@@ -38,11 +38,16 @@ class SqlActivityLog:
 
     async def list_activity(
         self, doc_id: str, after_seq: int | None, limit: int
-    ) -> tuple[list[ActivityRecord], int]:
+    ) -> tuple[list[ActivityRecord], int, int]:
         async with self._sessions() as session:
-            oldest = await session.scalar(
-                select(func.min(Activity.seq)).where(Activity.document_id == doc_id)
-            )
+            bounds = (
+                await session.execute(
+                    select(func.min(Activity.seq), func.max(Activity.seq)).where(
+                        Activity.document_id == doc_id
+                    )
+                )
+            ).one()
+            oldest, newest = bounds
             query = select(Activity).where(Activity.document_id == doc_id)
             if after_seq is None:
                 rows = list(
@@ -63,4 +68,4 @@ class SqlActivityLog:
             )
             for r in rows
         ]
-        return records, int(oldest or 0)
+        return records, int(oldest or 0), int(newest or 0)

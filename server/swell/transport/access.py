@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from quart import Response, jsonify
+from urllib.parse import unquote
+
+from quart import Quart, Response, jsonify
 from quart.wrappers import Request, Websocket
+
+from swell.collab.documents import DocumentNotFound, InvalidToken, ReadOnly
 
 
 def token_of(request: Request | Websocket) -> str | None:
@@ -18,3 +22,32 @@ def token_of(request: Request | Websocket) -> str | None:
 
 def error(status: int, message: str) -> tuple[Response, int]:
     return jsonify({"error": message}), status
+
+
+def register_error_handlers(app: Quart) -> None:
+    """The domain's refusals as the contract's JSON errors, for every route."""
+
+    async def not_found(_e: Exception) -> tuple[Response, int]:
+        return error(404, "document not found")
+
+    async def invalid_token(_e: Exception) -> tuple[Response, int]:
+        return error(401, "missing or invalid token")
+
+    async def read_only(_e: Exception) -> tuple[Response, int]:
+        return error(403, "this token can only view the document")
+
+    app.register_error_handler(DocumentNotFound, not_found)
+    app.register_error_handler(InvalidToken, invalid_token)
+    app.register_error_handler(ReadOnly, read_only)
+
+
+MAX_NAME = 100
+
+
+def user_of(request: Request | Websocket) -> str | None:
+    """The person's display name for activity, from ``X-Swell-User`` (URL-encoded UTF-8)."""
+    raw = request.headers.get("X-Swell-User", "").strip()
+    if not raw:
+        return None
+    name = " ".join(unquote(raw).split())[:MAX_NAME]
+    return name or None

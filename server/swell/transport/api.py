@@ -10,15 +10,12 @@ from quart import Blueprint, Response, jsonify, request
 from swell.collab.documents import (
     MAX_TITLE,
     CreatedDocument,
-    DocumentNotFound,
     Documents,
-    InvalidToken,
-    ReadOnly,
     clean_title,
     isoformat,
 )
 from swell.collab.ports import DocumentRecord
-from swell.transport.access import error, token_of
+from swell.transport.access import error, token_of, user_of
 
 
 class BadRequest(ValueError):
@@ -31,18 +28,6 @@ def create_api(documents: Documents, *, max_body_bytes: int) -> Blueprint:
     @api.errorhandler(BadRequest)
     async def bad_request(e: BadRequest) -> tuple[Response, int]:
         return error(400, str(e))
-
-    @api.errorhandler(DocumentNotFound)
-    async def not_found(_e: DocumentNotFound) -> tuple[Response, int]:
-        return error(404, "document not found")
-
-    @api.errorhandler(InvalidToken)
-    async def invalid_token(_e: InvalidToken) -> tuple[Response, int]:
-        return error(401, "missing or invalid token")
-
-    @api.errorhandler(ReadOnly)
-    async def read_only(_e: ReadOnly) -> tuple[Response, int]:
-        return error(403, "this token can only view the document")
 
     async def json_body(required: set[str], allowed: set[str]) -> dict[str, Any]:
         length = request.content_length
@@ -80,7 +65,7 @@ def create_api(documents: Documents, *, max_body_bytes: int) -> Blueprint:
     async def create() -> tuple[Response, int]:
         body = await json_body(required=set(), allowed={"title"})
         title = _title(body.get("title", ""))
-        created = await documents.create(title)
+        created = await documents.create(title, user_of(request))
         return jsonify(_created(created)), 201
 
     @api.get("/api/docs/<doc_id>")
@@ -92,7 +77,9 @@ def create_api(documents: Documents, *, max_body_bytes: int) -> Blueprint:
     async def rename(doc_id: str) -> Response:
         await documents.authorize_edit(doc_id, token_of(request))
         body = await json_body(required={"title"}, allowed={"title"})
-        record = await documents.rename(doc_id, token_of(request), _title(body["title"]))
+        record = await documents.rename(
+            doc_id, token_of(request), _title(body["title"]), user_of(request)
+        )
         return jsonify(_document(record, "edit"))
 
     @api.delete("/api/docs/<doc_id>")

@@ -1,0 +1,1 @@
+"""What viewers watch: presence, activity and content projections over Server-Sent Events."""

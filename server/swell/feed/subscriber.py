@@ -1,0 +1,59 @@
+"""One viewer's stream: a bounded queue of encoded events. A viewer that falls too far behind
+is dropped (it reconnects with Last-Event-ID) instead of slowing anyone else."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from itertools import count
+
+_ids = count(1)
+
+
+class Subscriber:
+    def __init__(self, doc_id: str, name: str, color: str, *, limit: int) -> None:
+        self.id = next(_ids)
+        self.doc_id = doc_id
+        self.name = name
+        self.color = color
+        self.ended = False
+        self.dropped = False
+        self.last_activity_id = 0
+        self._limit = limit
+        self._queue: deque[bytes] = deque()
+        self._wake = asyncio.Event()
+
+    def push(self, frame: bytes) -> None:
+        if self.ended:
+            return
+        if len(self._queue) >= self._limit:
+            self.dropped = True
+            self.end()
+            return
+        self._queue.append(frame)
+        self._wake.set()
+
+    def end(self, final: bytes | None = None) -> None:
+        """Stop after ``final`` (if any); what was queued before a drop is discarded."""
+        if self.ended:
+            return
+        if self.dropped:
+            self._queue.clear()
+        if final is not None:
+            self._queue.append(final)
+        self.ended = True
+        self._wake.set()
+
+    async def next(self, ping_after: float) -> bytes | None:
+        """The next frame; None after ``ping_after`` quiet seconds; raises StopAsyncIteration
+        when the stream is over."""
+        while True:
+            if self._queue:
+                return self._queue.popleft()
+            if self.ended:
+                raise StopAsyncIteration
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), ping_after)
+            except TimeoutError:
+                return None

@@ -1,0 +1,74 @@
+"""``/api/docs/{id}/events``: the viewers' Server-Sent Events stream."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator
+
+from quart import Blueprint, Response, request
+
+from swell.collab.documents import Documents
+from swell.collab.registry import LoadFailed, RoomRegistry, ShuttingDown
+from swell.feed.hub import FeedHub
+from swell.protocol.sse import PING, encode_retry, parse_last_event_id
+from swell.transport.access import MAX_NAME, error, token_of
+
+DEFAULT_VIEWER = "Viewer"
+
+
+def create_events(
+    documents: Documents,
+    rooms: RoomRegistry,
+    hub: FeedHub,
+    *,
+    ping_seconds: float,
+    retry_ms: int,
+) -> Blueprint:
+    bp = Blueprint("events", __name__)
+
+    @bp.get("/api/docs/<doc_id>/events")
+    async def events(doc_id: str) -> Response | tuple[Response, int]:
+        await documents.authorize(doc_id, token_of(request))  # 401/404 before the stream
+        last_event_id = parse_last_event_id(
+            request.headers.get("Last-Event-ID") or request.args.get("last_event_id")
+        )
+        name = " ".join(request.args.get("name", "").split())[:MAX_NAME] or DEFAULT_VIEWER
+        try:
+            room = await rooms.acquire(doc_id)
+        except LoadFailed:
+            return error(503, "document could not be loaded")
+        except ShuttingDown:
+            return error(503, "server is stopping")
+        try:
+            viewer = await hub.subscribe(room, name, last_event_id)
+        except BaseException:
+            rooms.release(room)
+            raise
+
+        async def stream() -> AsyncIterator[bytes]:
+            try:
+                # Jitter: after a restart, viewers must not all come back in the same instant.
+                yield encode_retry(retry_ms + random.randint(0, retry_ms))
+                while True:
+                    try:
+                        frame = await viewer.next(ping_seconds)
+                    except StopAsyncIteration:
+                        return
+                    yield PING if frame is None else frame
+            finally:
+                hub.unsubscribe(viewer)
+                rooms.release(room)
+
+        response = Response(
+            stream(),
+            content_type="text/event-stream; charset=utf-8",
+            headers={
+                "Cache-Control": "no-cache",
+                "X-Accel-Buffering": "no",
+                "X-Content-Type-Options": "nosniff",
+            },
+        )
+        response.timeout = None  # Quart would end the stream after RESPONSE_TIMEOUT otherwise
+        return response
+
+    return bp
