@@ -44,10 +44,20 @@ def hypercorn_config(settings: Settings, sock: socket.socket) -> Config:
     return config
 
 
-def bind_socket(host: str, port: int) -> socket.socket:
+def bind_socket(host: str, port: int, dead_peer_seconds: float = 45.0) -> socket.socket:
+    """The listening socket. Accepted connections inherit its TCP options: keepalive probes and
+    a user timeout make the kernel drop a peer that vanished without a word (no FIN, no RST)
+    within ``dead_peer_seconds``; Hypercorn's pings keep data in flight so the timeout applies
+    to WebSockets and event streams alike."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    idle = max(1, int(dead_peer_seconds / 3))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, idle)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, max(1, idle // 2))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 3)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(dead_peer_seconds * 1000))
     sock.bind((host, port))
     sock.listen(1024)
     sock.setblocking(False)
@@ -64,7 +74,7 @@ def _quiet_cancellations(loop: asyncio.AbstractEventLoop, context: dict[str, obj
 
 async def run(settings: Settings) -> None:
     configure_compression(settings.ws_compression)
-    sock = bind_socket(settings.host, settings.port)
+    sock = bind_socket(settings.host, settings.port, dead_peer_seconds=settings.ws_ping_seconds * 2)
     port = sock.getsockname()[1]
     app = create_app(settings)
     services: Services = app.extensions["swell"]
