@@ -21,6 +21,9 @@ const pages = {
 
 /** The editor page's JavaScript must stay under this many gzipped bytes. */
 const EDITOR_JS_GZIP_BUDGET = 350 * 1024;
+/** The viewer page follows the document over Server-Sent Events: none of the editing stack. */
+const VIEWER_FORBIDDEN = /node_modules\/(yjs|y-websocket|y-protocols|y-indexeddb|lib0|@tiptap|prosemirror-[^/]+)\//;
+const VIEWER_JS_GZIP_BUDGET = 30 * 1024;
 
 await rm(dist, { recursive: true, force: true });
 await mkdir(assets, { recursive: true });
@@ -81,6 +84,13 @@ for (const [name, page] of Object.entries(pages)) {
   }
   await writeFile(path.join(dist, page.template), template.replace("<!-- swell:assets -->", tags));
 
+  if (name === "viewer") {
+    const forbidden = Object.keys(jsMeta.inputs).filter((input) => VIEWER_FORBIDDEN.test(input));
+    if (forbidden.length) {
+      throw new Error(`the viewer page must not bundle the editing stack: ${forbidden.slice(0, 5).join(", ")}`);
+    }
+  }
+
   const js = await readFile(jsPath);
   sizes[name] = { js_bytes: js.length, js_gzip_bytes: zlib.gzipSync(js, { level: 9 }).length };
 }
@@ -90,6 +100,12 @@ await writeFile(path.join(dist, "sizes.json"), JSON.stringify(sizes, null, 2) + 
 for (const [name, s] of Object.entries(sizes)) {
   const kb = (n) => (n / 1024).toFixed(1).padStart(7) + " KB";
   console.log(`${name.padEnd(7)} js ${kb(s.js_bytes)}   gzip ${kb(s.js_gzip_bytes)}`);
+}
+if (sizes.viewer.js_gzip_bytes >= VIEWER_JS_GZIP_BUDGET) {
+  console.error(
+    `viewer JS is ${sizes.viewer.js_gzip_bytes} gzipped bytes, over the ${VIEWER_JS_GZIP_BUDGET} budget`,
+  );
+  process.exit(1);
 }
 if (sizes.editor.js_gzip_bytes >= EDITOR_JS_GZIP_BUDGET) {
   console.error(

@@ -160,7 +160,8 @@ async def test_title_changes_are_activity(server: ServerProcess) -> None:
         )
         assert r.status_code == 200
     title = await feed.wait_for(activity("title"))
-    assert title.data["user"] == "Grace" and "Plans" in title.data["summary"]
+    assert title.data["user"] == "Grace"
+    assert title.data["summary"] == "Grace renamed the document to “Plans”"
     await feed.close()
 
 
@@ -194,7 +195,7 @@ async def test_last_event_id_resumes_without_duplicates_or_gaps(server: ServerPr
     event = await resumed.wait_for(kind("activity"))
     got.append((event.id, event.data["summary"]))
     assert [i for i, _ in got] == [3, 4, 5]
-    assert "'two'" in got[0][1] and "'three'" in got[1][1] and "'four'" in got[2][1]
+    assert "“two”" in got[0][1] and "“three”" in got[1][1] and "“four”" in got[2][1]
     await resumed.close()
 
 
@@ -247,3 +248,17 @@ async def test_open_streams_end_promptly_on_sigterm(server: ServerProcess) -> No
         await feed.close()
     assert await asyncio.to_thread(server.proc.wait, 10) == 0
     assert time.monotonic() - started < 10
+
+
+async def test_an_editors_own_panel_is_not_listed_as_a_viewer(server: ServerProcess) -> None:
+    doc = await server.create_document()
+    panel = await SseClient.connect(server.base_url, doc["id"], doc["edit_token"], name="Ada")
+    first = await panel.wait_for(kind("presence"))
+    assert users(first) == []
+    viewer = await SseClient.connect(server.base_url, doc["id"], doc["view_token"], name="Bob")
+    seen = await viewer.wait_for(kind("presence"))
+    assert users(seen) == [("Bob", "view")]
+    update = await panel.wait_for(kind("presence"))
+    assert users(update) == [("Bob", "view")]
+    await panel.close()
+    await viewer.close()

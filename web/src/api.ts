@@ -29,9 +29,20 @@ export class ApiError extends Error {
   }
 }
 
-async function call<T>(method: string, url: string, token: string | null, body?: unknown): Promise<T> {
+/** Who is acting, for the document's activity feed ("Ada renamed the document…"). */
+const USER_HEADER = "X-Swell-User";
+
+async function call<T>(
+  method: string,
+  url: string,
+  token: string | null,
+  body?: unknown,
+  user?: string | null,
+): Promise<T> {
   const headers: Record<string, string> = { Accept: "application/json" };
   if (token !== null) headers.Authorization = `Bearer ${token}`;
+  // URL-encoded: header values are ISO-8859-1 on the wire, names are not
+  if (user?.trim()) headers[USER_HEADER] = encodeURIComponent(user.trim());
   if (body !== undefined) headers["Content-Type"] = "application/json";
   let res: Response;
   try {
@@ -63,14 +74,16 @@ async function call<T>(method: string, url: string, token: string | null, body?:
 
 const docUrl = (id: string): string => `/api/docs/${encodeURIComponent(id)}`;
 
-export function createDoc(title: string): Promise<CreatedDoc> {
-  return call<CreatedDoc>("POST", "/api/docs", null, { title });
+/** `user`: the creator's name, if known, for the "created" activity. */
+export function createDoc(title: string, user?: string | null): Promise<CreatedDoc> {
+  return call<CreatedDoc>("POST", "/api/docs", null, { title }, user);
 }
 
 export function fetchDoc(id: string, token: string): Promise<DocInfo> {
   return call<DocInfo>("GET", docUrl(id), token);
 }
 
-export function renameDoc(id: string, token: string, title: string): Promise<DocInfo> {
-  return call<DocInfo>("PATCH", docUrl(id), token, { title });
+/** `user`: who renames it, if known, for the "title" activity. */
+export function renameDoc(id: string, token: string, title: string, user?: string | null): Promise<DocInfo> {
+  return call<DocInfo>("PATCH", docUrl(id), token, { title }, user);
 }

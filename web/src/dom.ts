@@ -47,3 +47,19 @@ export function debounce(fn: () => void, ms: number): { (): void; flush(): void;
   };
   return debounced;
 }
+
+/**
+ * Keeps the CSS custom property `property` on <html> equal to `element`'s height in pixels
+ * (e.g. for sticky panels below a sticky header). Returns a function that stops it.
+ */
+export function exposeHeight(element: HTMLElement, property: string): () => void {
+  const root = document.documentElement;
+  const update = (): void => root.style.setProperty(property, `${element.offsetHeight}px`);
+  const observer = new ResizeObserver(update);
+  observer.observe(element);
+  update();
+  return () => {
+    observer.disconnect();
+    root.style.removeProperty(property);
+  };
+}

@@ -4,13 +4,16 @@
  */
 import { removeAwarenessStates } from "y-protocols/awareness";
 import { ApiError, fetchDoc, renameDoc, type Role } from "./api";
-import { h } from "./dom";
-import { findDoc, rememberDoc } from "./doclist";
+import { exposeHeight, h } from "./dom";
+import { findDoc, forgetDoc, rememberDoc } from "./doclist";
+import { createFeed, type Feed } from "./feed";
 import { docIdFromPath, tokenFromHash } from "./links";
 import { createEditor } from "./richtext";
 import "./styles.css";
 import { createSync } from "./sync";
-import { INVALID_LINK, NOT_FOUND, showErrorPage } from "./ui/error";
+import { createActivityList } from "./ui/activity";
+import { createActivityPanel } from "./ui/activity-panel";
+import { DELETED, INVALID_LINK, NOT_FOUND, showErrorPage } from "./ui/error";
 import { askForName } from "./ui/name-dialog";
 import { createPresence } from "./ui/presence";
 import { createShare } from "./ui/share";
@@ -18,6 +21,9 @@ import { createStatus } from "./ui/status";
 import { createTitle, UNTITLED } from "./ui/title";
 import { createToolbar } from "./ui/toolbar";
 import { loadUser, saveUser } from "./user";
+
+/** Where the activity panel goes below the text, folded (styles.css has the same width). */
+const NARROW = "(max-width: 900px)";
 
 interface Opened {
   title: string;
@@ -72,7 +78,10 @@ async function main(): Promise<void> {
   }
 
   const destroyers: (() => void)[] = [];
+  let failed = false;
   const fail = (message: string): void => {
+    if (failed) return;
+    failed = true;
     for (const destroy of destroyers.reverse()) destroy();
     showErrorPage(message);
   };
@@ -96,7 +105,7 @@ async function main(): Promise<void> {
   titleView = createTitle({
     initial: opened.title,
     readOnly,
-    save: async (title) => (await renameDoc(id, token, title)).title,
+    save: async (title) => (await renameDoc(id, token, title, user?.name)).title,
     onChange: onTitleShown,
   });
   destroyers.push(() => titleView?.destroy());
@@ -105,11 +114,38 @@ async function main(): Promise<void> {
   const rich = createEditor({ element: content, ydoc: sync.ydoc, provider: sync.provider, user, editable: !readOnly });
   destroyers.push(() => rich.destroy());
 
+  // the activity feed (SSE, like the viewer page), under this person's name
+  const activity = createActivityList();
+  const panel = createActivityPanel(activity, { collapsed: window.matchMedia(NARROW).matches });
+  destroyers.push(() => panel.destroy());
+  const startFeed = (name: string): Feed =>
+    createFeed({
+      id,
+      token,
+      name,
+      onActivity: (item) => activity.add(item),
+      onReset: () => activity.clear(),
+      onDeleted: () => {
+        forgetDoc(id);
+        fail(DELETED);
+      },
+      onRejected: (status) => fail(status === 404 ? NOT_FOUND : INVALID_LINK),
+    });
+  let feed = startFeed(user.name);
+  destroyers.push(() => feed.destroy());
+  /** Viewers list the feed under a name: follow renames (the list keeps its items). */
+  const renameFeed = (name: string): void => {
+    feed.destroy();
+    feed = startFeed(name);
+  };
+
   const changeName = async (): Promise<void> => {
     const next = await askForName(user);
+    const renamed = next.name !== user?.name;
     user = next;
     saveUser(next);
     rich.setUser(next);
+    if (renamed) renameFeed(next.name);
   };
 
   // a rename in another tab of this browser applies here too
@@ -117,8 +153,10 @@ async function main(): Promise<void> {
     if (e.key !== "swell.user") return;
     const next = loadUser();
     if (next && (next.name !== user?.name || next.color !== user?.color)) {
+      const renamed = next.name !== user?.name;
       user = next;
       rich.setUser(next);
+      if (renamed) renameFeed(next.name);
     }
   };
   window.addEventListener("storage", onStorage);
@@ -143,8 +181,9 @@ async function main(): Promise<void> {
   if (readOnly) toolbar.element.hidden = true;
   const main = h("main", { class: "page" }, content);
   const chrome = h("div", { class: "chrome" }, header, toolbar.element);
-  document.body.replaceChildren(chrome, main);
+  document.body.replaceChildren(chrome, h("div", { class: "workspace" }, main, panel.element));
   document.body.classList.add("editor-page");
+  destroyers.push(exposeHeight(chrome, "--chrome-height"));
 
   // clicking below the text puts the caret at its end, in a new paragraph if it ends otherwise
   main.addEventListener("mousedown", (e) => {

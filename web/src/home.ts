@@ -4,6 +4,7 @@ import { h } from "./dom";
 import { type DocEntry, forgetDoc, loadDocList, onDocListChange, rememberDoc } from "./doclist";
 import "./styles.css";
 import { UNTITLED } from "./ui/title";
+import { loadUser } from "./user";
 
 function relativeTime(ms: number): string {
   const seconds = Math.round((Date.now() - ms) / 1000);
@@ -95,7 +96,7 @@ function main(): void {
     submit.disabled = true;
     error.hidden = true;
     const title = input.value.trim() || UNTITLED;
-    createDoc(title)
+    createDoc(title, loadUser()?.name)
       .then((doc) => {
         rememberDoc({ id: doc.id, title: doc.title, editToken: doc.edit_token, viewToken: doc.view_token });
         location.assign(`/d/${encodeURIComponent(doc.id)}#${doc.edit_token}`);

@@ -1,21 +1,137 @@
 /**
- * The read-only viewer page, /v/{id}#<view token>. For now a placeholder; it will follow the
- * document over Server-Sent Events. It must stay free of yjs and TipTap to keep it small.
+ * The read-only viewer page, /v/{id}#<token>: the document as the server renders it, who is
+ * editing and what they did, live over Server-Sent Events (feed.ts). Nothing here is editable.
+ * It must never import yjs, y-websocket or TipTap: this page stays small for people who only read.
  */
-import { h } from "./dom";
+import { ApiError, type DocInfo, fetchDoc } from "./api";
+import { debounce, exposeHeight, h } from "./dom";
+import { forgetDoc, rememberDoc } from "./doclist";
+import { createFeed, type FeedContent } from "./feed";
+import { docIdFromPath, tokenFromHash } from "./links";
 import "./styles.css";
+import { createActivityList } from "./ui/activity";
+import { createActivityPanel } from "./ui/activity-panel";
+import { DELETED, INVALID_LINK, NOT_FOUND, showErrorPage } from "./ui/error";
+import { createFeedPresence } from "./ui/feed-presence";
+import { createFeedStatus } from "./ui/feed-status";
+import { UNTITLED } from "./ui/title";
+import { loadUser } from "./user";
 
-function main(): void {
-  document.title = "Viewer · Swell";
-  document.body.replaceChildren(
-    h(
-      "main",
-      { class: "error-page" },
-      h("a", { class: "brand", href: "/" }, h("span", { class: "brand__mark", "aria-hidden": "true" }, "≈"), "Swell"),
-      h("h1", { "data-testid": "viewer" }, "Viewer coming soon"),
-      h("p", { class: "muted" }, "Read-only links will show the document here, live."),
-    ),
-  );
+const UNREACHABLE = "Swell can’t be reached";
+
+/** What the server says this token opens, or the message of the error page to show. */
+async function openDocument(id: string, token: string): Promise<DocInfo | string> {
+  try {
+    return await fetchDoc(id, token);
+  } catch (err) {
+    if (!(err instanceof ApiError)) throw err;
+    if (err.status === 404) return NOT_FOUND;
+    if (err.status === 0 || err.status >= 500) return UNREACHABLE;
+    return INVALID_LINK;
+  }
 }
 
-main();
+const ERROR_DETAIL: Record<string, string> = {
+  [INVALID_LINK]: "Ask whoever shared it for a new link.",
+  [UNREACHABLE]: "Check your connection, then reload the page.",
+};
+
+/** Shows the server's rendering of the document (sanitised there, from an allow-list of tags). */
+function showContent(container: HTMLElement, content: FeedContent): void {
+  container.innerHTML = content.html;
+  // a link opens beside the live page instead of replacing it
+  for (const link of container.querySelectorAll("a[href]")) link.setAttribute("target", "_blank");
+  container.classList.toggle("is-empty", !content.text.trim() && !container.querySelector("hr, li, pre"));
+}
+
+async function main(): Promise<void> {
+  const id = docIdFromPath("v");
+  const token = tokenFromHash();
+  window.addEventListener("hashchange", () => location.reload());
+  if (id === null) return showErrorPage(NOT_FOUND);
+  if (token === null) return showErrorPage(INVALID_LINK, ERROR_DETAIL[INVALID_LINK]);
+
+  const opened = await openDocument(id, token);
+  if (typeof opened === "string") return showErrorPage(opened, ERROR_DETAIL[opened]);
+  rememberDoc({ id, title: opened.title, ...(opened.role === "edit" ? { editToken: token } : { viewToken: token }) });
+
+  const destroyers: (() => void)[] = [];
+  let ended = false;
+  const end = (message: string, detail?: string): void => {
+    if (ended) return;
+    ended = true;
+    for (const destroy of destroyers.reverse()) destroy();
+    showErrorPage(message, detail);
+  };
+
+  const title = h("h1", { class: "viewer-title", "data-testid": "viewer-title" });
+  const showTitle = (text: string): void => {
+    title.textContent = text.trim() || UNTITLED;
+    document.title = `${title.textContent} · Swell`;
+    rememberDoc({ id, title: text, touch: false });
+  };
+  showTitle(opened.title);
+  // the feed says that the title changed ("title" activity), not what it is now
+  const refreshTitle = debounce(() => {
+    fetchDoc(id, token).then(
+      (info) => !ended && showTitle(info.title),
+      () => undefined, // the next rename or reload will tell
+    );
+  }, 250);
+  destroyers.push(() => refreshTitle.cancel());
+
+  const content = h("div", { class: "prose viewer-content", "data-testid": "viewer-content", "aria-label": "Document" });
+  let shownHtml: string | null = null;
+
+  const status = createFeedStatus("connecting");
+  destroyers.push(() => status.destroy());
+  const presence = createFeedPresence();
+  destroyers.push(() => presence.destroy());
+  const activity = createActivityList();
+  const panel = createActivityPanel(activity);
+  destroyers.push(() => panel.destroy());
+
+  const feed = createFeed({
+    id,
+    token,
+    name: loadUser()?.name ?? null,
+    onState: (state) => status.set(state),
+    onPresence: (users) => presence.update(users),
+    onActivity: (item) => {
+      activity.add(item);
+      if (item.kind === "title") refreshTitle();
+    },
+    onContent: (data) => {
+      // sent again after every reconnect: keep the reader's selection when nothing changed
+      if (data.html === shownHtml) return;
+      shownHtml = data.html;
+      showContent(content, data);
+    },
+    onReset: () => activity.clear(),
+    onDeleted: () => {
+      forgetDoc(id);
+      end(DELETED, "Its editors deleted it, so it can no longer be read.");
+    },
+    onRejected: (code) => end(code === 404 ? NOT_FOUND : INVALID_LINK, code === 404 ? undefined : ERROR_DETAIL[INVALID_LINK]),
+  });
+  destroyers.push(() => feed.destroy());
+
+  const header = h(
+    "header",
+    { class: "topbar" },
+    h("a", { class: "brand", href: "/", "aria-label": "Swell: your documents" }, h("span", { class: "brand__mark", "aria-hidden": "true" }, "≈"), h("span", { class: "brand__name" }, "Swell")),
+    h("div", { class: "topbar__title" }, title, status.element),
+    h("div", { class: "topbar__people" }, presence.element),
+  );
+  const chrome = h("div", { class: "chrome" }, header);
+  const main = h("main", { class: "page viewer-main" }, h("article", { class: "sheet" }, content));
+  document.body.replaceChildren(chrome, h("div", { class: "workspace" }, main, panel.element));
+  document.body.classList.add("viewer-page");
+  destroyers.push(exposeHeight(chrome, "--chrome-height"));
+  destroyers.push(() => document.body.classList.remove("viewer-page"));
+}
+
+void main().catch((err: unknown) => {
+  console.error(err);
+  showErrorPage("Something went wrong", err instanceof Error ? err.message : String(err));
+});

@@ -85,7 +85,7 @@ class ActivityRecorder:
         elif isinstance(event, DocumentRenamed):
             who = event.user or SOMEONE
             self._record(
-                event.doc_id, "title", who, f"{who} renamed the document to {event.title!r}"
+                event.doc_id, "title", who, f"{who} renamed the document to “{event.title}”"
             )
         elif isinstance(event, DocumentDeleted):
             for key in [k for k in self._bursts if k[0] == event.doc_id]:

@@ -39,7 +39,6 @@ class DocumentFeed:
         self._content_interval = content_interval
         self._presence_interval = presence_interval
         self._content: bytes | None = None
-        self._presence: bytes | None = None
         self._content_timer: asyncio.TimerHandle | None = None
         self._presence_timer: asyncio.TimerHandle | None = None
         self._last_content = 0.0
@@ -97,9 +96,11 @@ class DocumentFeed:
         self._presence_timer = None
         self._last_presence = time.monotonic()
         frame = self.presence_frame()
-        if frame != self._presence:
-            self._presence = frame
-            self._broadcast(frame)
+        for viewer in self.viewers.values():
+            if viewer.last_presence != frame:  # a new viewer already has it
+                viewer.last_presence = frame
+                viewer.push(frame)
+        self._forget_dropped()
 
     def activity(self, record: ActivityRecord) -> None:
         for held in self.joining.values():

@@ -47,7 +47,9 @@ class FeedHub:
         feed = self._feeds.get(doc_id)
         return len(feed.viewers) if feed else 0
 
-    async def subscribe(self, room: Room, name: str, last_event_id: int | None) -> Subscriber:
+    async def subscribe(
+        self, room: Room, name: str, last_event_id: int | None, *, listed: bool = True
+    ) -> Subscriber:
         """A new viewer, its queue already holding presence, activity and content."""
         doc_id = room.doc_id
         feed = self._feeds.get(doc_id)
@@ -58,7 +60,7 @@ class FeedHub:
                 presence_interval=self._presence_interval,
             )
         feed.room = room
-        viewer = Subscriber(doc_id, name, color_for(name), limit=self._queue_limit)
+        viewer = Subscriber(doc_id, name, color_for(name), limit=self._queue_limit, listed=listed)
         # Activity stored while the replay is read is held, so nothing falls in between.
         held: list[ActivityRecord] = []
         feed.joining[viewer.id] = held
@@ -74,7 +76,8 @@ class FeedHub:
         feed.viewers[viewer.id] = viewer  # before presence is computed: it lists this viewer
         if reset:
             viewer.push(encode_event("reset", {"reason": "missed events are no longer kept"}))
-        viewer.push(feed.presence_frame())
+        viewer.last_presence = feed.presence_frame()
+        viewer.push(viewer.last_presence)
         last = 0 if reset or last_event_id is None else last_event_id
         for record in [*replay, *held]:
             if record.seq > last:

@@ -25,7 +25,8 @@ def presence_users(room: Room | None, viewers: list[Subscriber]) -> list[dict[st
                 if user is not None:
                     users.append({**user, "role": peer.role.value})
     for viewer in viewers:
-        users.append({"name": viewer.name, "color": viewer.color, "role": "view"})
+        if viewer.listed:
+            users.append({"name": viewer.name, "color": viewer.color, "role": "view"})
     return users
 
 

@@ -11,8 +11,14 @@ _ids = count(1)
 
 
 class Subscriber:
-    def __init__(self, doc_id: str, name: str, color: str, *, limit: int) -> None:
+    def __init__(
+        self, doc_id: str, name: str, color: str, *, limit: int, listed: bool = True
+    ) -> None:
         self.id = next(_ids)
+        # Only viewers are listed in presence: an editor's own activity panel follows the same
+        # feed, and the editor is already there through its awareness state.
+        self.listed = listed
+        self.last_presence: bytes | None = None
         self.doc_id = doc_id
         self.name = name
         self.color = color

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from quart import Blueprint, Response, request
 
 from swell.collab.documents import Documents
+from swell.collab.peer import Role
 from swell.collab.registry import LoadFailed, RoomRegistry, ShuttingDown
 from swell.feed.hub import FeedHub
 from swell.protocol.sse import PING, encode_retry, parse_last_event_id
@@ -28,7 +29,7 @@ def create_events(
 
     @bp.get("/api/docs/<doc_id>/events")
     async def events(doc_id: str) -> Response | tuple[Response, int]:
-        await documents.authorize(doc_id, token_of(request))  # 401/404 before the stream
+        _record, role = await documents.authorize(doc_id, token_of(request))  # 401/404 first
         last_event_id = parse_last_event_id(
             request.headers.get("Last-Event-ID") or request.args.get("last_event_id")
         )
@@ -40,7 +41,7 @@ def create_events(
         except ShuttingDown:
             return error(503, "server is stopping")
         try:
-            viewer = await hub.subscribe(room, name, last_event_id)
+            viewer = await hub.subscribe(room, name, last_event_id, listed=role is Role.VIEW)
         except BaseException:
             rooms.release(room)
             raise

@@ -3,6 +3,7 @@ import { h } from "../dom";
 
 export const INVALID_LINK = "This link is not valid";
 export const NOT_FOUND = "Not found";
+export const DELETED = "This document was deleted";
 
 export function showErrorPage(message: string, detail?: string): void {
   document.title = `${message} · Swell`;

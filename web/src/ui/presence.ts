@@ -1,7 +1,7 @@
 /** Avatars for everyone in the document (awareness states with a `user`), yourself first. */
 import type { Awareness } from "y-protocols/awareness";
 import { h } from "../dom";
-import { initialsOf } from "../user";
+import { createAvatar, safeColor } from "./avatar";
 
 export interface PresenceView {
   readonly element: HTMLElement;
@@ -18,7 +18,7 @@ function userOf(state: Record<string, unknown> | undefined): AwarenessUser | nul
   if (!user || typeof user !== "object") return null;
   const { name, color } = user as Record<string, unknown>;
   if (typeof name !== "string" || !name.trim()) return null;
-  return { name: name.trim(), color: typeof color === "string" && CSS.supports("color", color) ? color : "#868e96" };
+  return { name: name.trim(), color: safeColor(color) };
 }
 
 /** Most avatars shown before a "+N" chip. */
@@ -42,13 +42,11 @@ export function createPresence(
     const items = entries.slice(0, MAX_AVATARS).map(({ id, user }) => {
       const self = id === selfId;
       const label = self ? `${user.name} (you)` : user.name;
-      const avatar = self
-        ? h("button", { type: "button", class: "avatar avatar--self", "aria-label": `${label}: change your name` })
-        : h("span", { class: "avatar", role: "img", "aria-label": label });
+      const avatar = createAvatar(user.name, user.color, {
+        label: self ? `${label}: change your name` : label,
+        button: self,
+      });
       avatar.dataset.testid = "avatar";
-      avatar.title = user.name;
-      avatar.style.backgroundColor = user.color;
-      avatar.textContent = initialsOf(user.name);
       if (self && options.onSelfClick) avatar.addEventListener("click", options.onSelfClick);
       return h("li", {}, avatar);
     });
