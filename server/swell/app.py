@@ -10,6 +10,7 @@ from quart import Quart, Response
 from swell.collab.activity import ActivityRecorder
 from swell.collab.documents import Documents
 from swell.collab.registry import RoomRegistry
+from swell.collab.relay import InProcessRelay
 from swell.feed.hub import FeedHub
 from swell.settings import Settings
 from swell.storage.activity_log import SqlActivityLog
@@ -42,6 +43,7 @@ class Services:
             self.store,
             compact_every=settings.compact_every,
             idle_seconds=settings.room_idle_seconds,
+            relay=InProcessRelay(),
         )
         self.documents = Documents(self.catalog, self.rooms)
         self.recorder = ActivityRecorder(

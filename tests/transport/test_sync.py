@@ -47,3 +47,31 @@ async def test_late_joiner_receives_the_whole_document(shared_server: ServerProc
             await wait_for(
                 lambda: text_of(grace) == "written before Grace came", "late joiner's sync"
             )
+
+
+async def test_a_frame_with_several_messages_is_split_one_message_per_frame(
+    shared_server: ServerProcess,
+) -> None:
+    import websockets
+    from pycrdt import Doc, create_update_message
+
+    from tests.client import awareness_message, ws_url
+
+    doc = await shared_server.create_document()
+    url = ws_url(shared_server.ws_url, doc["id"], doc["edit_token"])
+    async with synced_doc(shared_server.ws_url, doc["id"], doc["view_token"]) as (reader, _):
+        async with websockets.connect(url) as raw:
+            source: Doc = Doc()
+            source.get("text", type=Text).insert(0, "two in one")
+            update = create_update_message(source.get_update())
+            hello = awareness_message(99, 1, {"user": {"name": "Multi"}})
+            await raw.send(update + hello)  # one frame, two messages
+            await wait_for(lambda: text_of(reader) == "two in one", "the update")
+            received = []
+            while len(received) < 5:
+                frame = await asyncio.wait_for(raw.recv(), 10)
+                assert isinstance(frame, bytes)
+                received.append(frame)
+                if frame == hello:
+                    break
+            assert hello in received  # the awareness came back as a frame of its own

@@ -13,6 +13,7 @@ from pycrdt import Doc
 from swell.collab.events import RoomEvent, RoomUnloaded
 from swell.collab.peer import CloseCode
 from swell.collab.ports import DocumentStore
+from swell.collab.relay import Relay
 from swell.collab.room import Room, build_doc
 
 log = logging.getLogger(__name__)
@@ -27,8 +28,16 @@ class ShuttingDown(RuntimeError):
 
 
 class RoomRegistry:
-    def __init__(self, store: DocumentStore, *, compact_every: int, idle_seconds: float) -> None:
+    def __init__(
+        self,
+        store: DocumentStore,
+        *,
+        compact_every: int,
+        idle_seconds: float,
+        relay: Relay | None = None,
+    ) -> None:
         self._store = store
+        self._relay = relay
         self._compact_every = compact_every
         self._idle_seconds = idle_seconds
         self._rooms: dict[str, Room] = {}
@@ -79,7 +88,9 @@ class RoomRegistry:
 
     async def _load(self, doc_id: str) -> Room:
         try:
-            room = await Room.load(doc_id, self._store, compact_every=self._compact_every)
+            room = await Room.load(
+                doc_id, self._store, compact_every=self._compact_every, relay=self._relay
+            )
         except Exception:
             log.exception("could not load document %s", doc_id)
             raise

@@ -32,8 +32,9 @@ from swell.collab.events import (
     PresenceChanged,
     RoomEvent,
 )
-from swell.collab.peer import CloseCode, Peer
+from swell.collab.peer import CloseCode, Peer, Role
 from swell.collab.ports import DocumentStore, PendingUpdate, StoredState
+from swell.collab.relay import Relay
 from swell.protocol.messages import (
     AwarenessUpdate,
     MalformedMessage,
@@ -66,8 +67,13 @@ class _Op:
     frame: bytes = b""  # the message forwarded to the others
     state_vector: bytes | None = None  # a sync step 1 to answer
     rejected: bool = field(default=False)
+    relayed: bool = False  # committed by another process: apply and forward, never store
     added: int = 0
     removed: int = 0
+
+
+_RELAY = Peer(Role.EDIT)
+"""Stands for the sockets of other processes: never in ``peers``, never sent anything."""
 
 
 def build_doc(state: StoredState) -> Doc[Any]:
@@ -90,6 +96,7 @@ class Room:
         last_update_id: int,
         updates_since_snapshot: int,
         compact_every: int,
+        relay: Relay | None = None,
     ) -> None:
         self.doc_id = doc_id
         self.doc = doc
@@ -115,10 +122,19 @@ class Room:
         self._settled.set()
         self._counts = [0, 0]
         self._fragment_sub: Subscription | None = self.fragment.observe_deep(self._count_changes)
+        self._relay = relay
+        self._unsubscribe_relay = relay.subscribe(doc_id, self, self._on_relayed) if relay else None
         self._writer = asyncio.create_task(self._run_writer(), name=f"room-writer:{doc_id}")
 
     @classmethod
-    async def load(cls, doc_id: str, store: DocumentStore, *, compact_every: int) -> Room:
+    async def load(
+        cls,
+        doc_id: str,
+        store: DocumentStore,
+        *,
+        compact_every: int,
+        relay: Relay | None = None,
+    ) -> Room:
         """Raises whatever the store raises: a failed load must never look like an empty doc."""
         state = await store.load_state(doc_id)
         doc = build_doc(state)
@@ -129,6 +145,7 @@ class Room:
             last_update_id=state.last_update_id,
             updates_since_snapshot=state.updates_since_snapshot,
             compact_every=compact_every,
+            relay=relay,
         )
 
     @property
@@ -171,7 +188,10 @@ class Room:
         gone = [c for c in peer.client_ids if c in self.awareness.states]
         if gone:
             self.awareness.remove_awareness_states(gone, origin=None)
-            self._broadcast(encode_awareness(self.awareness.encode_awareness_update(gone)), None)
+            removal = encode_awareness(self.awareness.encode_awareness_update(gone))
+            self._broadcast(removal, None)
+            if self._relay is not None:
+                self._relay.publish(self.doc_id, self, removal)
         self._emit(PeerLeft(self.doc_id, peer.id, peer.role, name))
 
     def receive(self, peer: Peer, frame: bytes) -> None:
@@ -190,10 +210,29 @@ class Room:
                 # Back to the sender too, as y-websocket's server does: a lone client's own
                 # heartbeat is what keeps its stock provider from timing the socket out.
                 self._broadcast(message.raw, None)
+                if self._relay is not None:
+                    self._relay.publish(self.doc_id, self, message.raw)
             elif isinstance(message, QueryAwareness):
                 states = list(self.awareness.states)
                 if states:
                     peer.send(encode_awareness(self.awareness.encode_awareness_update(states)))
+
+    def _on_relayed(self, frame: bytes) -> None:
+        """A message another process committed (updates) or accepted (awareness)."""
+        try:
+            messages = decode_frame(frame)
+        except ValueError:
+            log.warning("dropped a malformed relayed message for %s", self.doc_id)
+            return
+        for message in messages:
+            if isinstance(message, SyncUpdate):
+                self._submit(_Op(_RELAY, message.update, as_update_message(message), relayed=True))
+            elif isinstance(message, AwarenessUpdate):
+                try:
+                    self.awareness.apply_awareness_update(message.update, origin=_RELAY)
+                except (ValueError, IndexError, RuntimeError, TypeError, AttributeError):
+                    continue
+                self._broadcast(message.raw, None)
 
     def send_extension(self, frame: bytes) -> None:
         """Send a Swell extension message to the sockets that asked for them."""
@@ -267,7 +306,8 @@ class Room:
                 log.warning("rejected update from peer %s in %s: %s", op.peer.id, self.doc_id, e)
                 op.peer.close(CloseCode.INVALID)
                 continue
-            pending.append(PendingUpdate(op.update, op.peer.name(self.awareness.states)))
+            if not op.relayed:
+                pending.append(PendingUpdate(op.update, op.peer.name(self.awareness.states)))
         if pending:
             await self._commit(pending)
         self._settled.set()
@@ -276,6 +316,8 @@ class Room:
             if op.update is not None:
                 if not op.rejected:
                     self._broadcast(op.frame, op.peer)
+                    if self._relay is not None and not op.relayed:
+                        self._relay.publish(self.doc_id, self, op.frame)
                 if op.peer.wants_extensions and op.peer not in acked:
                     acked.append(op.peer)
             elif op.state_vector is not None:
@@ -307,7 +349,7 @@ class Room:
         counts: dict[int, list[int]] = {}
         peers: dict[int, Peer] = {}
         for op in ops:
-            if op.update is not None and not op.rejected:
+            if op.update is not None and not op.rejected and not op.relayed:
                 total = counts.setdefault(op.peer.id, [0, 0])
                 total[0] += op.added
                 total[1] += op.removed
@@ -399,6 +441,9 @@ class Room:
         """Drop what ties the Doc to this room: the Rust side holds the observer callback, a
         reference cycle the garbage collector cannot see."""
         self._listeners.clear()
+        if self._unsubscribe_relay is not None:
+            self._unsubscribe_relay()
+            self._unsubscribe_relay = None
         if self._fragment_sub is not None:
             self.fragment.unobserve(self._fragment_sub)
             self._fragment_sub = None

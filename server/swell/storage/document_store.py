@@ -79,9 +79,12 @@ class SqlDocumentStore:
                     DocumentUpdate.document_id == doc_id, DocumentUpdate.id <= upto_update_id
                 )
             )
+            # Only snapshots that cover less: a concurrent compaction that went further wins.
             await session.execute(
                 delete(DocumentSnapshot).where(
-                    DocumentSnapshot.document_id == doc_id, DocumentSnapshot.id != new_id
+                    DocumentSnapshot.document_id == doc_id,
+                    DocumentSnapshot.id != new_id,
+                    DocumentSnapshot.upto_update_id <= upto_update_id,
                 )
             )
 
