@@ -61,3 +61,26 @@ async def test_sigterm_closes_sockets_with_1001_and_exits_promptly(server: Serve
         assert server.proc.wait(10) == 0
         assert time.monotonic() - started < 10
     assert "listening on" in server.log_text() and "Traceback" not in server.log_text()
+
+
+async def test_sigterm_right_after_a_burst_loses_nothing(server: ServerProcess) -> None:
+    doc = await server.create_document()
+    async with websockets.connect(ws_url(server.ws_url, doc["id"], doc["edit_token"])) as writer:
+        await writer.recv()  # in the room
+        source: Doc = Doc()
+        text = source.get("text", type=Text)
+        for i in range(2000):
+            before = source.get_state()
+            text.insert(len(text), f"{i},")
+            await writer.send(create_update_message(source.get_update(before)))
+        assert server.proc is not None
+        server.proc.send_signal(signal.SIGTERM)  # at once: most of the burst is still in flight
+        try:
+            while True:
+                await asyncio.wait_for(writer.recv(), 15)
+        except websockets.ConnectionClosed:
+            pass
+    assert await asyncio.to_thread(server.proc.wait, 15) == 0
+    server.restart()
+    async with synced_doc(server.ws_url, doc["id"], doc["view_token"]) as (fresh, _):
+        await wait_for(lambda: text_of(fresh) == str(text), "the whole burst after SIGTERM")

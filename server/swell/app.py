@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 
 from quart import Quart, Response
+from sqlalchemy import text
 
 from swell.collab.activity import ActivityRecorder
 from swell.collab.documents import Documents
@@ -112,6 +113,12 @@ def create_app(settings: Settings, *, web_dist: Path = WEB_DIST) -> Quart:
     @app.errorhandler(413)
     async def too_large(_e: Exception) -> tuple[Response, int]:
         return error(413, f"body larger than {settings.max_body_bytes} bytes")
+
+    @app.before_serving
+    async def warm_up() -> None:
+        """Open the first database connection now, not on the first user's request."""
+        async with services.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
 
     @app.after_serving
     async def shutdown() -> None:

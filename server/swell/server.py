@@ -37,7 +37,7 @@ def hypercorn_config(settings: Settings, sock: socket.socket) -> Config:
     config.bind = [f"fd://{sock.fileno()}"]
     config.websocket_max_message_size = settings.max_message_bytes
     config.websocket_ping_interval = settings.ws_ping_seconds
-    config.graceful_timeout = 2.0
+    config.graceful_timeout = 1.0
     config.accesslog = logging.getLogger("swell.access")
     config.access_log_format = ACCESS_LOG_FORMAT
     config.errorlog = logging.getLogger("hypercorn.error")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -157,9 +158,20 @@ class RoomRegistry:
             room.close_peers(CloseCode.NOT_FOUND)
             await room.discard()
 
-    async def close_all(self) -> None:
-        """Shutdown: close every socket (1001), then flush and compact every room."""
+    async def close_all(self, drain_quiet: float = 0.2, drain_limit: float = 3.0) -> None:
+        """Shutdown: take in what clients already sent (until the sockets have been quiet for
+        ``drain_quiet`` seconds, at most ``drain_limit``), then close every socket (1001), flush
+        and compact every room. Closing first would drop frames still in flight."""
         self._stopping = True
+        deadline = time.monotonic() + drain_limit
+        while time.monotonic() < deadline:
+            rooms = [room for room in self._rooms.values() if not room.closed]
+            await asyncio.gather(*(room.flush() for room in rooms), return_exceptions=True)
+            latest = max((room.last_received for room in rooms), default=0.0)
+            quiet_for = time.monotonic() - latest
+            if quiet_for >= drain_quiet:
+                break
+            await asyncio.sleep(min(drain_quiet - quiet_for, max(0.0, deadline - time.monotonic())))
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -105,6 +106,7 @@ class Room:
         self.awareness.observe(self._on_awareness)
         self.peers: dict[int, Peer] = {}
         self.refs = 0
+        self.last_received = 0.0
         self.failed = False
         self.closed = False
         self._store = store
@@ -196,6 +198,7 @@ class Room:
 
     def receive(self, peer: Peer, frame: bytes) -> None:
         """Handle one binary frame; raises MalformedMessage/UnsupportedMessage for bad input."""
+        self.last_received = time.monotonic()
         for message in decode_frame(frame):
             if isinstance(message, SyncUpdate):
                 if peer.can_edit:
