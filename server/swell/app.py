@@ -20,6 +20,7 @@ from swell.storage.document_store import SqlDocumentStore
 from swell.storage.engine import create_engine, create_session_factory
 from swell.transport.access import error, register_error_handlers
 from swell.transport.api import create_api
+from swell.transport.asgi import LeanWebsocketConnection
 from swell.transport.events import create_events
 from swell.transport.export import create_export
 from swell.transport.pages import create_pages
@@ -75,6 +76,7 @@ class Services:
 
 def create_app(settings: Settings, *, web_dist: Path = WEB_DIST) -> Quart:
     app = Quart("swell")
+    app.asgi_websocket_class = LeanWebsocketConnection
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     services = Services(settings)
     app.extensions["swell"] = services
