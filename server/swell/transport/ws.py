@@ -77,21 +77,17 @@ def create_ws(
 
 
 async def serve_peer(room: Room, peer: Peer, max_message_bytes: int) -> None:
+    """Receive in this task, send in one more. Whoever closes the peer (a bad frame here, the
+    room for a slow socket or a shutdown) ends the sender, which closes the socket; the closed
+    socket then ends this task the way a client's disconnect does, with CancelledError."""
     room.join(peer)
-    receiver = asyncio.create_task(_receive(room, peer, max_message_bytes))
     sender = asyncio.create_task(_send(peer))
-    closing = asyncio.create_task(peer.closed.wait())
     try:
-        await asyncio.wait({receiver, sender, closing}, return_when=asyncio.FIRST_COMPLETED)
+        await _receive(room, peer, max_message_bytes)
+        await sender
     finally:
-        # Also reached by CancelledError: that is how Quart says the client went away.
-        for task in (receiver, sender, closing):
-            task.cancel()
-        await asyncio.gather(receiver, sender, closing, return_exceptions=True)
+        sender.cancel()
         room.leave(peer)
-    if peer.close_code is not None:
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(websocket.close(peer.close_code), CLOSE_TIMEOUT)
 
 
 async def _receive(room: Room, peer: Peer, max_message_bytes: int) -> None:
@@ -120,6 +116,9 @@ async def _receive(room: Room, peer: Peer, max_message_bytes: int) -> None:
 async def _send(peer: Peer) -> None:
     while (frame := await peer.next_frame()) is not None:
         await websocket.send(frame)
+    assert peer.close_code is not None
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(websocket.close(peer.close_code), CLOSE_TIMEOUT)
 
 
 def origin_allowed(origin: str | None, host: str | None, allowed: tuple[str, ...]) -> bool:
