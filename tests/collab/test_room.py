@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 from pycrdt import Doc, Text, create_update_message
 
+from swell.collab.compaction import CompactionMismatch, build_doc, compact_document
 from swell.collab.peer import CloseCode, Peer, Role
 from swell.collab.registry import LoadFailed, RoomRegistry
-from swell.collab.room import CompactionMismatch, Room, build_doc, compact_document
+from swell.collab.room import Room
 from swell.migrate import upgrade_database
 from swell.records import PendingUpdate
 from swell.storage.catalog import SqlDocumentCatalog

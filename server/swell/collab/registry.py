@@ -11,11 +11,12 @@ from typing import Any
 
 from pycrdt import Doc
 
+from swell.collab.compaction import build_doc
 from swell.collab.events import RoomEvent, RoomUnloaded
 from swell.collab.peer import CloseCode
 from swell.collab.ports import DocumentStore
 from swell.collab.relay import Relay
-from swell.collab.room import Room, build_doc
+from swell.collab.room import Room
 
 log = logging.getLogger(__name__)
 

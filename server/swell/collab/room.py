@@ -18,15 +18,11 @@ from typing import Any
 from pycrdt import (
     Awareness,
     Doc,
-    Subscription,
-    XmlElement,
-    XmlEvent,
     XmlFragment,
-    XmlText,
-    get_update,
-    merge_updates,
 )
 
+from swell.collab.compaction import build_doc, compact_document
+from swell.collab.edit_counter import EditCounter
 from swell.collab.events import (
     DocumentEdited,
     PeerJoined,
@@ -35,7 +31,7 @@ from swell.collab.events import (
     RoomEvent,
 )
 from swell.collab.peer import CloseCode, Peer, Role
-from swell.collab.ports import DocumentStore, PendingUpdate, StoredState
+from swell.collab.ports import DocumentStore, PendingUpdate
 from swell.collab.relay import Relay
 from swell.protocol.messages import (
     AwarenessUpdate,
@@ -45,7 +41,6 @@ from swell.protocol.messages import (
     SyncUpdate,
     as_update_message,
     decode_frame,
-    decode_state_vector,
     encode_awareness,
     encode_saved,
     encode_sync_step1,
@@ -76,16 +71,6 @@ class _Op:
 
 _RELAY = Peer(Role.EDIT)
 """Stands for the sockets of other processes: never in ``peers``, never sent anything."""
-
-
-def build_doc(state: StoredState) -> Doc[Any]:
-    """A Doc holding the snapshot and the log rows after it."""
-    doc: Doc[Any] = Doc()
-    if state.snapshot is not None:
-        doc.apply_update(state.snapshot)
-    for update in state.updates:
-        doc.apply_update(update)
-    return doc
 
 
 class Room:
@@ -123,8 +108,7 @@ class Room:
         self.fragment = doc.get("default", type=XmlFragment)
         self._settled = asyncio.Event()  # clear while an applied batch is not committed yet
         self._settled.set()
-        self._counts = [0, 0]
-        self._fragment_sub: Subscription | None = self.fragment.observe_deep(self._count_changes)
+        self._counter: EditCounter | None = EditCounter(self.fragment)
         self._relay = relay
         self._unsubscribe_relay = relay.subscribe(doc_id, self, self._on_relayed) if relay else None
         self._writer = asyncio.create_task(self._run_writer(), name=f"room-writer:{doc_id}")
@@ -300,11 +284,13 @@ class Room:
             if op.update == EMPTY_UPDATE:
                 op.rejected = True  # nothing to store or forward; the sender still gets an ack
                 continue
-            self._counts = [0, 0]
+            if self._counter is not None:
+                self._counter.reset()
             try:
                 self._settled.clear()
                 self.doc.apply_update(op.update)
-                op.added, op.removed = self._counts
+                if self._counter is not None:
+                    op.added, op.removed = self._counter.added, self._counter.removed
             except ValueError as e:
                 op.rejected = True
                 log.warning("rejected update from peer %s in %s: %s", op.peer.id, self.doc_id, e)
@@ -362,21 +348,6 @@ class Room:
             author = peers[peer_id].name(self.awareness.states)
             self._emit(DocumentEdited(self.doc_id, peer_id, author, added, removed))
 
-    def _count_changes(self, events: list[Any]) -> None:
-        """Characters added and removed by the update being applied (for activity)."""
-        for event in events:
-            if not isinstance(event, XmlEvent):
-                continue
-            target = getattr(event, "target", None)
-            for change in getattr(event, "delta", ()):
-                inserted = change.get("insert")
-                if isinstance(inserted, str):
-                    self._counts[0] += len(inserted)
-                elif isinstance(inserted, list):
-                    self._counts[0] += sum(_text_length(node) for node in inserted)
-                elif isinstance(target, XmlText) and "delete" in change:
-                    self._counts[1] += int(change["delete"])
-
     async def _commit(self, pending: list[PendingUpdate]) -> None:
         delay = 0.1
         for attempt in range(1, COMMIT_ATTEMPTS + 1):
@@ -405,9 +376,9 @@ class Room:
         self._inbox.clear()
         self._idle.set()
         self.close_peers(CloseCode.INTERNAL)
-        if self._fragment_sub is not None:
-            self.fragment.unobserve(self._fragment_sub)
-            self._fragment_sub = None
+        if self._counter is not None:
+            self._counter.close()
+            self._counter = None
 
     # ---- compaction and lifecycle -----------------------------------------------------------
 
@@ -448,9 +419,9 @@ class Room:
         if self._unsubscribe_relay is not None:
             self._unsubscribe_relay()
             self._unsubscribe_relay = None
-        if self._fragment_sub is not None:
-            self.fragment.unobserve(self._fragment_sub)
-            self._fragment_sub = None
+        if self._counter is not None:
+            self._counter.close()
+            self._counter = None
 
     async def discard(self) -> None:
         """Stop without storing anything (the document was deleted)."""
@@ -461,49 +432,3 @@ class Room:
         if self._compaction is not None:
             await asyncio.gather(self._compaction, return_exceptions=True)
         self._release()
-
-
-def _text_length(node: object) -> int:
-    if isinstance(node, XmlText):
-        return len(node)
-    if isinstance(node, XmlElement):
-        return sum(_text_length(child) for child in node.children)
-    return 0
-
-
-class CompactionMismatch(RuntimeError):
-    """The merged snapshot would not hold what the log holds."""
-
-
-async def compact_document(
-    store: DocumentStore, doc_id: str, upto: int, *, expected: bytes | None = None
-) -> None:
-    """Fold the snapshot and log rows up to ``upto`` into one snapshot, after checking that it
-    holds what the log holds (``expected``: the state vector the room had at ``upto``).
-
-    The snapshot is the integrated document re-encoded: adjacent items squash, so it loads ~40x
-    faster than a merge of the raw updates. If some update could not be integrated (its
-    dependencies are missing), encoding would drop it; then the lossless merge is kept instead.
-    """
-    old = await store.load_log(doc_id, upto)
-    if not old.updates:
-        return
-    parts = ([old.snapshot] if old.snapshot is not None else []) + list(old.updates)
-    doc = build_doc(old)
-    integrated = decode_state_vector(doc.get_state())
-    merged = merge_updates(*parts)
-    # What the log holds beyond the integrated document: a V1 update whose first number (the
-    # count of clients with structs) is 0 holds only deletions, all of them already applied.
-    if get_update(merged, doc.get_state())[0] == 0:
-        snapshot = doc.get_update()
-    else:
-        log.warning("%s holds updates with missing dependencies; keeping them verbatim", doc_id)
-        snapshot = merged
-    check: Doc[Any] = Doc()
-    check.apply_update(snapshot)
-    wanted = decode_state_vector(expected) if expected is not None else integrated
-    if decode_state_vector(check.get_state()) != wanted:
-        raise CompactionMismatch(
-            f"{doc_id}: the snapshot's state vector differs from the log's; nothing deleted"
-        )
-    await store.compact(doc_id, snapshot, old.last_update_id)
