@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -32,15 +33,20 @@ async def compact_document(
     store: DocumentStore, doc_id: str, upto: int, *, expected: bytes | None = None
 ) -> None:
     """Fold the snapshot and log rows up to ``upto`` into one snapshot, after checking that it
-    holds what the log holds (``expected``: the state vector the room had at ``upto``).
-
-    The snapshot is the integrated document re-encoded: adjacent items squash, so it loads ~40x
-    faster than a merge of the raw updates. If some update could not be integrated (its
-    dependencies are missing), encoding would drop it; then the lossless merge is kept instead.
-    """
+    holds what the log holds (``expected``: a state vector it must have, for tests). The CRDT
+    work runs in a worker thread so the room's event loop keeps forwarding meanwhile."""
     old = await store.load_log(doc_id, upto)
     if not old.updates:
         return
+    snapshot = await asyncio.to_thread(fold_log, doc_id, old, expected)
+    await store.compact(doc_id, snapshot, old.last_update_id)
+
+
+def fold_log(doc_id: str, old: StoredState, expected: bytes | None = None) -> bytes:
+    """The snapshot for ``old``: the integrated document re-encoded, so adjacent items squash
+    and it loads ~40x faster than a merge of the raw updates. If some update could not be
+    integrated (its dependencies are missing), encoding would drop it; then the lossless merge
+    is kept instead."""
     parts = ([old.snapshot] if old.snapshot is not None else []) + list(old.updates)
     doc = build_doc(old)
     integrated = decode_state_vector(doc.get_state())
@@ -59,4 +65,4 @@ async def compact_document(
         raise CompactionMismatch(
             f"{doc_id}: the snapshot's state vector differs from the log's; nothing deleted"
         )
-    await store.compact(doc_id, snapshot, old.last_update_id)
+    return snapshot
