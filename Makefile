@@ -15,7 +15,7 @@ help: ## list the targets
 run: install web ## install what is needed and serve on http://127.0.0.1:8000 (SQLite ./swell.db)
 	$(BIN)/swell serve
 
-test: install-test web chromium check ## install the test tools and run every test
+test: install-test web chromium check bench/node_modules/.installed ## install the test tools and run every test
 	$(BIN)/pytest tests e2e $(PYTEST_ARGS)
 
 check: install-test web/node_modules/.installed ## lint and type checks (ruff, mypy, import layers, tsc)
@@ -62,8 +62,23 @@ chromium: ## make sure a Chromium exists for the browser tests (Debian's, from a
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; \
 	fi
 
-bench: install web ## the benchmark suite (minutes; numbers go to docs/performance.md)
-	$(BIN)/python -m bench
+bench: install web bench/node_modules/.installed bench/.venv-peers/.installed ## the benchmark suite (about 20 minutes; see docs/performance.md)
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+bench-smoke: install web bench/node_modules/.installed bench/.venv-peers/.installed ## the suite's smoke version against every server (seconds, convergence only)
+	$(BIN)/python -m bench --quick $(BENCH_ARGS)
+
+# The load generator and the Node peers, pinned by bench/package-lock.json.
+bench/node_modules/.installed: bench/package.json bench/package-lock.json
+	cd bench && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# pycrdt-websocket pins its own pycrdt, so it lives apart from Swell's virtualenv.
+bench/.venv-peers/.installed: bench/requirements-peers.txt
+	test -x bench/.venv-peers/bin/python || $(PYTHON) -m venv bench/.venv-peers
+	bench/.venv-peers/bin/python -m pip install --quiet --upgrade pip
+	bench/.venv-peers/bin/python -m pip install --quiet -r bench/requirements-peers.txt
+	touch $@
 
 screenshots: install-test web chromium ## save screenshots of the app into docs/screenshots
 	SWELL_SCREENSHOTS=docs/screenshots $(BIN)/pytest e2e -k screenshots $(PYTEST_ARGS)

@@ -1,0 +1,872 @@
+#!/usr/bin/env node
+// Swell's load generator: many Yjs clients in one Node process, speaking what browsers speak.
+//
+// Every client is a real Y.Doc synced with y-protocols' sync messages over a `ws` WebSocket
+// (the stock y-websocket protocol, or Hocuspocus' framing of the same messages, which prefixes
+// each one with the document name and needs an auth message first). Edits are Yjs
+// transactions on the XmlFragment "default" (a paragraph per client, typed into), as TipTap
+// makes them. Each edit's send time is remembered by its Yjs id (client, clock); a receiver
+// reads the ids an incoming update carries (Y.parseUpdateMeta) and so knows which edits just
+// arrived, whatever the server merged or re-encoded. Incoming updates are applied in batches
+// (Y.mergeUpdates) to keep the generator light; every run ends with all of them applied and a
+// convergence check: all clients, and a client that joins afterwards, hold identical documents.
+//
+// Usage: node loadgen.mjs '<json config>'. Output: JSON lines on stdout; the last one is
+// {"event": "result", ...}. {"event": "mark", "name": ..., "wait": true} lines wait for a line
+// on stdin, so that the runner can measure the server (RSS, CPU) at that moment.
+
+import http from 'node:http'
+import fs from 'node:fs'
+import readline from 'node:readline'
+import { performance } from 'node:perf_hooks'
+import WebSocket from 'ws'
+import * as Y from 'yjs'
+import * as encoding from 'lib0/encoding'
+import * as decoding from 'lib0/decoding'
+import * as syncProtocol from 'y-protocols/sync'
+import * as awarenessProtocol from 'y-protocols/awareness'
+
+const MSG_SYNC = 0
+const MSG_AWARENESS = 1
+const MSG_AUTH = 2 // Hocuspocus
+const MSG_SYNC_REPLY = 4 // Hocuspocus: a sync step 1 that must not be answered with another
+const AUTH_TOKEN = 0
+const AUTH_DENIED = 1
+const AUTH_OK = 2
+const LOCAL = Symbol('local')
+const LETTERS = 'abcdefghijklmnopqrstuvwxyz'
+
+const config = JSON.parse(process.argv[2] || '{}')
+const deadline = Date.now() + (config.timeout_s ?? 600) * 1000
+
+const emit = (obj) => process.stdout.write(JSON.stringify(obj) + '\n')
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+const now = () => performance.now()
+
+// ---- control: marks the runner answers on stdin ------------------------------------------------
+
+const commands = []
+const waiters = []
+readline.createInterface({ input: process.stdin }).on('line', (line) => {
+  const w = waiters.shift()
+  if (w) w(line)
+  else commands.push(line)
+})
+const nextCommand = () =>
+  commands.length ? Promise.resolve(commands.shift()) : new Promise((resolve) => waiters.push(resolve))
+
+/** Tell the runner where we are; with wait, continue only once it has measured. */
+const mark = async (name, extra = {}, wait = true) => {
+  emit({ event: 'mark', name, wait, t: Date.now() / 1000, ...extra })
+  if (wait) await nextCommand()
+}
+
+// ---- statistics ----------------------------------------------------------------------------------
+
+const percentile = (sorted, p) => {
+  if (sorted.length === 0) return null
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))
+  return sorted[i]
+}
+
+const summarize = (values) => {
+  const sorted = Float64Array.from(values).sort()
+  const r = (x) => (x === null ? null : Math.round(x * 1000) / 1000)
+  return {
+    count: sorted.length,
+    p50: r(percentile(sorted, 50)),
+    p95: r(percentile(sorted, 95)),
+    p99: r(percentile(sorted, 99)),
+    max: r(sorted.length ? sorted[sorted.length - 1] : null)
+  }
+}
+
+class CpuMeter {
+  constructor () { this.reset() }
+  reset () { this.t = now(); this.cpu = process.cpuUsage() }
+  /** Share of one core the generator used since the last reset. */
+  share () {
+    const c = process.cpuUsage(this.cpu)
+    return Math.round(((c.user + c.system) / 1000 / Math.max(1, now() - this.t)) * 1000) / 1000
+  }
+}
+
+/** How late the event loop runs timers: the generator's own lag. */
+class LagMeter {
+  constructor () { this.samples = []; this.timer = null }
+  start () {
+    let expected = now() + 10
+    this.timer = setInterval(() => {
+      const t = now()
+      this.samples.push(Math.max(0, t - expected))
+      expected = t + 10
+    }, 10)
+  }
+  stop () { clearInterval(this.timer); const s = summarize(this.samples); this.samples = []; return s }
+}
+
+// ---- the edit registry: who sent which clock when, who has received it -------------------------
+
+class Registry {
+  constructor () {
+    this.bySender = new Map() // Yjs clientID -> {clocks: number[], times: number[], tags: number[]}
+    this.receivers = 0 // clients that count arrivals
+    this.outstanding = 0 // (edit, receiver) pairs not yet arrived
+    this.samples = new Map() // tag -> latencies (ms)
+    this.expected = new Map() // tag -> (edit, receiver) pairs expected
+    this.delivered = new Map() // tag -> pairs arrived
+  }
+
+  track (clientID) {
+    if (!this.bySender.has(clientID)) this.bySender.set(clientID, { clocks: [], times: [], tags: [] })
+    return this.bySender.get(clientID)
+  }
+
+  /** An edit by clientID now ends at clock; tag groups samples (a step, a phase; -1: setup). */
+  sent (clientID, clock, t, tag, receivers) {
+    const e = this.track(clientID)
+    e.clocks.push(clock)
+    e.times.push(t)
+    e.tags.push(tag)
+    this.outstanding += receivers
+    this.expected.set(tag, (this.expected.get(tag) ?? 0) + receivers)
+  }
+
+  /** A receiver got an update reaching `clock` of sender `clientID` at time t. */
+  arrived (ptrs, clientID, clock, t) {
+    const e = this.bySender.get(clientID)
+    if (e === undefined) return
+    let i = ptrs.get(clientID) ?? 0
+    while (i < e.clocks.length && e.clocks[i] <= clock) {
+      const tag = e.tags[i]
+      let s = this.samples.get(tag)
+      if (s === undefined) { s = []; this.samples.set(tag, s) }
+      s.push(t - e.times[i])
+      this.delivered.set(tag, (this.delivered.get(tag) ?? 0) + 1)
+      this.outstanding--
+      i++
+    }
+    ptrs.set(clientID, i)
+  }
+
+  stats (tag) {
+    return summarize(this.samples.get(tag) ?? [])
+  }
+
+  missing (tag) {
+    return (this.expected.get(tag) ?? 0) - (this.delivered.get(tag) ?? 0)
+  }
+}
+
+// ---- received updates, kept as bytes until they are applied -------------------------------------
+
+/** Updates in one growing buffer: nothing for the garbage collector to trace while measuring. */
+class ByteLog {
+  constructor () { this.buf = new Uint8Array(1024); this.len = 0; this.ends = [] }
+  push (bytes) {
+    const need = this.len + bytes.length
+    if (need > this.buf.length) {
+      let size = this.buf.length * 2
+      while (size < need) size *= 2
+      const grown = new Uint8Array(size)
+      grown.set(this.buf.subarray(0, this.len))
+      this.buf = grown
+    }
+    this.buf.set(bytes, this.len)
+    this.len = need
+    this.ends.push(need)
+  }
+  get length () { return this.ends.length }
+  forEach (f) {
+    let start = 0
+    for (const end of this.ends) { f(this.buf.subarray(start, end)); start = end }
+  }
+  clear () { this.len = 0; this.ends = []; if (this.buf.length > 1 << 20) this.buf = new Uint8Array(1024) }
+}
+
+// ---- one client ---------------------------------------------------------------------------------
+
+let nextClientIndex = 0
+
+class Client {
+  constructor (registry, { measure = true } = {}) {
+    this.index = nextClientIndex++
+    this.registry = registry
+    this.measure = measure
+    this.doc = new Y.Doc()
+    this.fragment = this.doc.getXmlFragment('default')
+    this.text = null // the XmlText of this client's paragraph
+    this.ptrs = new Map()
+    this.pending = new ByteLog()
+    this.synced = false
+    this.closed = null // {code, reason} once closed
+    this.hocuspocus = config.protocol === 'hocuspocus'
+    this.received = 0
+    this.doc.on('update', (update, origin) => {
+      if (origin === LOCAL) this.sendUpdate(update)
+    })
+  }
+
+  /** Open the socket; resolves once sync step 2 arrived (the client holds the document). */
+  connect (url, room, { awareness = false, timeoutMs = 30000 } = {}) {
+    this.room = room
+    this.connectStart = now()
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`client ${this.index}: not synced after ${timeoutMs} ms`)), timeoutMs)
+      this.onSynced = () => { clearTimeout(timer); this.syncedAt = now(); resolve(this.syncedAt - this.connectStart) }
+      const ws = new WebSocket(url, { perMessageDeflate: true, maxPayload: 256 * 1024 * 1024 })
+      this.ws = ws
+      ws.binaryType = 'nodebuffer'
+      ws.on('open', () => {
+        if (this.hocuspocus) {
+          this.send((enc) => {
+            encoding.writeVarUint(enc, MSG_AUTH)
+            encoding.writeVarUint(enc, AUTH_TOKEN)
+            encoding.writeVarString(enc, '')
+          })
+        } else {
+          this.greet(awareness)
+        }
+        this.wantAwareness = awareness
+      })
+      ws.on('message', (data) => this.onMessage(data))
+      ws.on('error', (err) => { if (!this.synced) { clearTimeout(timer); reject(err) } })
+      ws.on('close', (code, reason) => {
+        this.closed = { code, reason: reason.toString() }
+        if (!this.synced) { clearTimeout(timer); reject(new Error(`client ${this.index}: closed ${code} before sync`)) }
+      })
+    })
+  }
+
+  greet (awareness) {
+    this.send((enc) => {
+      encoding.writeVarUint(enc, MSG_SYNC)
+      syncProtocol.writeSyncStep1(enc, this.doc)
+    })
+    if (awareness) {
+      const a = new awarenessProtocol.Awareness(this.doc)
+      a.setLocalState({ user: { name: `bench ${this.index}`, color: '#3366cc' } })
+      const update = awarenessProtocol.encodeAwarenessUpdate(a, [this.doc.clientID])
+      a.destroy()
+      this.send((enc) => {
+        encoding.writeVarUint(enc, MSG_AWARENESS)
+        encoding.writeVarUint8Array(enc, update)
+      })
+    }
+  }
+
+  send (write) {
+    if (this.ws.readyState !== WebSocket.OPEN) return
+    const enc = encoding.createEncoder()
+    if (this.hocuspocus) encoding.writeVarString(enc, this.room)
+    write(enc)
+    this.ws.send(encoding.toUint8Array(enc))
+  }
+
+  sendUpdate (update) {
+    this.send((enc) => {
+      encoding.writeVarUint(enc, MSG_SYNC)
+      syncProtocol.writeUpdate(enc, update)
+    })
+  }
+
+  onMessage (data) {
+    const t = now()
+    const decoder = decoding.createDecoder(new Uint8Array(data.buffer, data.byteOffset, data.byteLength))
+    if (this.hocuspocus) decoding.readVarString(decoder)
+    const type = decoding.readVarUint(decoder)
+    if (type === MSG_SYNC || type === MSG_SYNC_REPLY) {
+      const sub = decoding.readVarUint(decoder)
+      if (sub === syncProtocol.messageYjsSyncStep1) {
+        const sv = decoding.readVarUint8Array(decoder)
+        this.send((enc) => {
+          encoding.writeVarUint(enc, MSG_SYNC)
+          syncProtocol.writeSyncStep2(enc, this.doc, sv)
+        })
+      } else if (sub === syncProtocol.messageYjsSyncStep2) {
+        const update = decoding.readVarUint8Array(decoder)
+        this.noteArrival(update, t)
+        this.flush()
+        Y.applyUpdate(this.doc, update, this)
+        if (!this.synced) { this.synced = true; this.onSynced() }
+      } else if (sub === syncProtocol.messageYjsUpdate) {
+        const update = decoding.readVarUint8Array(decoder)
+        this.received++
+        this.noteArrival(update, t)
+        this.pending.push(update)
+      }
+    } else if (type === MSG_AUTH && this.hocuspocus) {
+      const sub = decoding.readVarUint(decoder)
+      if (sub === AUTH_OK) this.greet(this.wantAwareness)
+      else if (sub === AUTH_DENIED) this.ws.close()
+    }
+    // awareness, Hocuspocus' sync status and everything else: nothing to do
+  }
+
+  noteArrival (update, t) {
+    if (!this.measure) return
+    if (fastMeta(update) && fast.client !== this.doc.clientID) {
+      this.registry.arrived(this.ptrs, fast.client, fast.end, t)
+      return
+    }
+    const meta = Y.parseUpdateMeta(update)
+    meta.to.forEach((clock, clientID) => {
+      if (clientID !== this.doc.clientID) this.registry.arrived(this.ptrs, clientID, clock, t)
+    })
+  }
+
+  /** Apply the updates received so far (not while measuring: the generator stays light). */
+  flush () {
+    if (this.pending.length === 0) return
+    this.doc.transact(() => {
+      this.pending.forEach((update) => Y.applyUpdate(this.doc, update, this))
+    }, this)
+    this.pending.clear()
+  }
+
+  /** One keystroke (or a new paragraph with it); returns the send time. */
+  edit (chars, tag, receivers) {
+    const t = now()
+    this.doc.transact(() => {
+      if (this.text === null) {
+        const paragraph = new Y.XmlElement('paragraph')
+        this.fragment.insert(this.fragment.length, [paragraph])
+        const text = new Y.XmlText()
+        paragraph.insert(0, [text])
+        text.insert(0, chars)
+        this.text = text
+      } else {
+        this.text.insert(this.text.length, chars)
+      }
+    }, LOCAL)
+    this.registry.sent(this.doc.clientID, Y.getState(this.doc.store, this.doc.clientID), t, tag, receivers)
+    return t
+  }
+
+  get clock () { return Y.getState(this.doc.store, this.doc.clientID) }
+  get bufferedAmount () { return this.ws ? this.ws.bufferedAmount : 0 }
+
+  close () {
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.close(1000)
+  }
+}
+
+// The common update, one typed string from one client, read without Yjs' decoders (which make
+// garbage the collector then has to sweep while we measure); anything else: Y.parseUpdateMeta.
+const fast = { client: 0, end: 0 }
+let at = 0
+const varUint = (buf) => {
+  let num = 0
+  let mult = 1
+  while (at < buf.length) {
+    const r = buf[at++]
+    num += (r & 127) * mult
+    if (r < 128) return num
+    mult *= 128
+  }
+  return -1
+}
+const fastMeta = (update) => {
+  at = 0
+  if (varUint(update) !== 1 || varUint(update) !== 1) return false // one client, one struct
+  const client = varUint(update)
+  const clock = varUint(update)
+  const info = update[at++]
+  if ((info & 0x1f) !== 4 || !(info & 0x80)) return false // a string item with a left origin
+  varUint(update) // origin client
+  varUint(update) // origin clock
+  if (info & 0x40) { varUint(update); varUint(update) } // right origin
+  const bytes = varUint(update)
+  if (bytes < 0 || at + bytes > update.length) return false
+  for (let i = at; i < at + bytes; i++) if (update[i] >= 128) return false // ASCII: length = bytes
+  fast.client = client
+  fast.end = clock + bytes
+  return true
+}
+
+const letter = () => LETTERS[Math.floor(Math.random() * LETTERS.length)]
+
+// ---- helpers shared by the modes ----------------------------------------------------------------
+
+/** Connect `count` clients, at most `concurrency` at a time; returns their connect times. */
+const connectMany = async (clients, { concurrency = 50, awareness = false, timeoutMs = 60000 } = {}) => {
+  const times = []
+  let i = 0
+  const worker = async () => {
+    while (i < clients.length) {
+      const c = clients[i++]
+      times.push(await c.connect(config.url, config.room, { awareness, timeoutMs }))
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(concurrency, clients.length) }, worker))
+  return times
+}
+
+/** Wait until every tracked edit arrived at every receiver, or the time is up. */
+const drain = async (registry, timeoutMs) => {
+  const until = now() + timeoutMs
+  while (registry.outstanding > 0 && now() < until && Date.now() < deadline) await sleep(5)
+  return registry.outstanding
+}
+
+const closedClients = (clients) =>
+  clients.filter((c) => c.closed !== null).map((c) => ({ client: c.index, code: c.closed.code, reason: c.closed.reason }))
+
+const describe = (doc) => ({
+  sv: Array.from(Y.decodeStateVector(Y.encodeStateVector(doc)).entries()).sort((a, b) => a[0] - b[0]),
+  content: doc.getXmlFragment('default').toString()
+})
+
+/** All clients hold the same document, holding every edit made; so does a client joining now. */
+const checkConvergence = async (clients, registry, { joiner = config.stateful ?? true } = {}) => {
+  for (const c of clients) c.flush()
+  await sleep(50)
+  for (const c of clients) c.flush()
+  const problems = []
+  const closed = closedClients(clients)
+  if (closed.length) problems.push(`${closed.length} clients were disconnected (first: code ${closed[0].code} ${closed[0].reason})`)
+  const ref = describe(clients[0].doc)
+  const refSv = JSON.stringify(ref.sv)
+  let differing = 0
+  for (const c of clients.slice(1)) {
+    const d = describe(c.doc)
+    if (JSON.stringify(d.sv) !== refSv || d.content !== ref.content) differing++
+  }
+  if (differing) problems.push(`${differing} of ${clients.length} clients differ from client 0`)
+  // every edit sent is in client 0's document
+  const sv = new Map(ref.sv)
+  for (const [clientID, e] of registry.bySender) {
+    const want = e.clocks.length ? e.clocks[e.clocks.length - 1] : 0
+    if ((sv.get(clientID) ?? 0) < want) { problems.push('not every edit reached every client'); break }
+  }
+  let joinerMs = null
+  if (joiner) {
+    const late = new Client(registry, { measure: false })
+    try {
+      joinerMs = await late.connect(config.url, config.room, { timeoutMs: 30000 })
+      const d = describe(late.doc)
+      if (JSON.stringify(d.sv) !== refSv || d.content !== ref.content) problems.push('a client joining afterwards gets a different document')
+    } catch (err) {
+      problems.push(`a client joining afterwards failed: ${err.message}`)
+    }
+    late.close()
+  }
+  return { converged: problems.length === 0, problems, doc_chars: ref.content.length, joiner_ms: joinerMs }
+}
+
+const closeAll = async (clients) => {
+  for (const c of clients) c.close()
+  await sleep(100)
+}
+
+// ---- modes --------------------------------------------------------------------------------------
+
+/** N clients, each typing one character every period: latency from edit to every other client. */
+const fanout = async () => {
+  const registry = new Registry()
+  const n = config.clients
+  const clients = Array.from({ length: n }, () => new Client(registry))
+  const connect = summarize(await connectMany(clients, { awareness: config.awareness ?? true }))
+  // everyone's paragraph first (not measured), then the timed typing
+  for (const c of clients) c.edit(letter(), -1, n - 1)
+  await drain(registry, 10000)
+  for (const c of clients) c.flush()
+  const periodMs = config.period_s * 1000
+  const durationMs = config.duration_s * 1000
+  const lag = []
+  const cpu = new CpuMeter()
+  const loop = new LagMeter()
+  loop.start()
+  const start = now() + 20
+  let edits = 0
+  await mark('measure-start', {}, false)
+  await new Promise((resolve) => {
+    let running = n
+    clients.forEach((c) => {
+      let target = start + Math.random() * periodMs
+      const tick = () => {
+        const t = now()
+        if (t >= start + durationMs || Date.now() > deadline) { if (--running === 0) resolve(); return }
+        lag.push(t - target)
+        c.edit(letter(), 0, n - 1)
+        edits++
+        target += periodMs
+        setTimeout(tick, Math.max(0, target - now()))
+      }
+      setTimeout(tick, Math.max(0, target - now()))
+    })
+  })
+  const genCpu = cpu.share()
+  const loopLag = loop.stop()
+  await mark('measure-end', {}, false)
+  const missing = await drain(registry, (config.drain_s ?? 10) * 1000)
+  const check = await checkConvergence(clients, registry)
+  await closeAll(clients)
+  return {
+    clients: n,
+    period_s: config.period_s,
+    duration_s: config.duration_s,
+    edits,
+    latency_ms: registry.stats(0),
+    missing,
+    connect_ms: connect,
+    generator: { cpu: genCpu, schedule_lag_ms: summarize(lag), loop_lag_ms: loopLag },
+    ...check
+  }
+}
+
+/** 4 writers and 4 observers; the offered rate rises until p99 passes the limit. */
+const saturation = async () => {
+  const registry = new Registry()
+  const writers = Array.from({ length: config.writers ?? 4 }, () => new Client(registry))
+  const observers = Array.from({ length: config.observers ?? 4 }, () => new Client(registry))
+  const clients = [...writers, ...observers]
+  const receivers = clients.length - 1
+  await connectMany(clients)
+  for (const w of writers) w.edit(letter(), -1, receivers)
+  await drain(registry, 10000)
+  for (const c of clients) c.flush()
+  const limit = config.p99_limit_ms ?? 100
+  const stepMs = (config.step_s ?? 3) * 1000
+  const warmMs = (config.warmup_s ?? 0.5) * 1000
+  const steps = []
+  let tag = 0
+
+  const runStep = async (rate) => {
+    tag++
+    const stepTag = tag
+    const warmTag = 1000000 + tag
+    const perWriter = rate / writers.length
+    const sent = writers.map(() => 0)
+    const cpu = new CpuMeter()
+    const loop = new LagMeter()
+    loop.start()
+    const start = now()
+    await new Promise((resolve) => {
+      const tick = () => {
+        const t = now()
+        const elapsed = Math.min(t - start, stepMs)
+        for (let w = 0; w < writers.length; w++) {
+          const due = Math.floor((elapsed / 1000) * perWriter)
+          // at most 1/5 s worth in one tick: a stalled loop shows as a rate shortfall
+          let budget = Math.max(1, Math.ceil(perWriter / 5))
+          while (sent[w] < due && budget-- > 0) {
+            writers[w].edit(letter(), elapsed < warmMs ? warmTag : stepTag, receivers)
+            sent[w]++
+          }
+        }
+        if (t - start >= stepMs || Date.now() > deadline) resolve()
+        else setTimeout(tick, 1)
+      }
+      tick()
+    })
+    const wall = now() - start
+    const genCpu = cpu.share()
+    const loopLag = loop.stop()
+    const total = sent.reduce((a, b) => a + b, 0)
+    const missing = await drain(registry, (config.drain_s ?? 5) * 1000)
+    for (const c of clients) c.flush()
+    const lat = registry.stats(stepTag)
+    const closed = closedClients(clients).length
+    const achieved = Math.round(total / (wall / 1000))
+    const generatorShort = achieved < rate * 0.95
+    const ok = missing === 0 && closed === 0 && !generatorShort && lat.p99 !== null && lat.p99 <= limit
+    const step = { rate, achieved, ok, generator_short: generatorShort, missing, closed, latency_ms: lat, generator: { cpu: genCpu, loop_lag_ms: loopLag } }
+    steps.push(step)
+    emit({ event: 'step', ...step })
+    if (missing > 0) {
+      // a server that fell behind must catch up first, or the next step measures its backlog
+      step.backlog_left = await drain(registry, (config.catch_up_s ?? 60) * 1000)
+    }
+    await sleep(300)
+    return step
+  }
+
+  // double until a step fails, then bisect between the last good rate and the first bad one
+  let good = null
+  let bad = null
+  let rate = config.start_rate ?? 250
+  const maxRate = config.max_rate ?? 64000
+  // a step failed on p99 alone is run once more: one burst of noise must not end the search
+  const runChecked = async (rate) => {
+    const s = await runStep(rate)
+    const p99Only = !s.ok && !s.generator_short && !s.missing && !s.closed
+    return p99Only && (config.retry ?? true) ? runStep(rate) : s
+  }
+  while (rate <= maxRate && Date.now() < deadline) {
+    const s = await runChecked(rate)
+    if (s.closed > 0 || s.backlog_left) { bad = s; break }
+    if (s.ok) { good = s; rate *= 2 } else { bad = s; break }
+  }
+  for (let i = 0; i < (config.refine ?? 3) && good && bad && !bad.backlog_left && Date.now() < deadline; i++) {
+    const mid = Math.round((good.rate + bad.rate) / 2 / 50) * 50
+    if (mid <= good.rate || mid >= bad.rate || closedClients(clients).length) break
+    const s = await runChecked(mid)
+    if (s.ok) good = s
+    else bad = s
+  }
+  // an overloaded server gets time to deliver everything before the convergence check
+  await drain(registry, (config.final_drain_s ?? 120) * 1000)
+  const check = await checkConvergence(clients, registry)
+  await closeAll(clients)
+  return {
+    held_rate: good ? good.rate : 0,
+    held_p99_ms: good ? good.latency_ms.p99 : null,
+    first_failed: bad ? { rate: bad.rate, reason: bad.generator_short ? 'generator could not offer the rate' : bad.closed ? 'clients were disconnected' : bad.missing ? 'edits not delivered within the drain time' : `p99 ${bad.latency_ms.p99} ms` } : null,
+    generator_limited: Boolean(bad && bad.generator_short),
+    steps,
+    ...check
+  }
+}
+
+/** Idle synced clients in stages (e.g. 1000 then 5000): connect time; the runner reads RSS. */
+const idle = async () => {
+  const registry = new Registry()
+  const writer = new Client(registry)
+  await writer.connect(config.url, config.room)
+  // some content to sync (a relay holds none: late joiners would not get it)
+  if (config.stateful ?? true) for (let i = 0; i < 20; i++) writer.edit(i === 0 ? 'idle ' : letter(), -1, 0)
+  await sleep(200)
+  await mark('baseline')
+  const clients = [writer]
+  const stages = []
+  for (const target of config.stages) {
+    const fresh = Array.from({ length: target - (clients.length - 1) }, () => new Client(registry, { measure: false }))
+    const t0 = now()
+    const times = await connectMany(fresh, { concurrency: config.concurrency ?? 100, timeoutMs: 120000 })
+    const wall = now() - t0
+    clients.push(...fresh)
+    await sleep((config.settle_s ?? 2) * 1000)
+    const stage = { clients: clients.length - 1, connect_wall_s: Math.round(wall) / 1000, connect_ms: summarize(times), closed: closedClients(clients).length }
+    stages.push(stage)
+    await mark('stage', stage)
+  }
+  const check = await checkConvergence(clients, registry, { joiner: false })
+  await closeAll(clients)
+  return { stages, ...check }
+}
+
+/** Write a document of many small updates through the server; record what it must hold. */
+const build = async () => {
+  const registry = new Registry()
+  const writer = new Client(registry)
+  const observer = new Client(registry)
+  await writer.connect(config.url, config.room)
+  await observer.connect(config.url, config.room)
+  const total = config.updates
+  const every = config.paragraph_every ?? 100
+  const ends = []
+  const t0 = now()
+  for (let i = 0; i < total; i++) {
+    if (i % every === 0) writer.text = null // start a new paragraph
+    const chars = Array.from({ length: 1 + (i % 8) }, letter).join('')
+    writer.edit(chars, 0, 1)
+    ends.push(writer.clock)
+    if (i % 100 === 99) {
+      // keep the socket buffer and the server's backlog bounded, as a typing client would
+      while ((writer.bufferedAmount > 1 << 20 || registry.outstanding > 2000) && Date.now() < deadline) {
+        if (writer.closed || observer.closed) break
+        await sleep(2)
+      }
+      if (writer.closed || observer.closed) break
+    }
+  }
+  const sentMs = now() - t0
+  const missing = await drain(registry, (config.drain_s ?? 60) * 1000)
+  observer.flush()
+  const forwardedMs = now() - t0
+  fs.writeFileSync(config.state_file, JSON.stringify({ client: writer.doc.clientID, ends, content: writer.fragment.toString() }))
+  await mark('built', { updates: ends.length, missing })
+  await closeAll([writer, observer])
+  await sleep(200)
+  return {
+    updates: ends.length,
+    missing,
+    sent_s: Math.round(sentMs) / 1000,
+    forwarded_s: Math.round(forwardedMs) / 1000,
+    rate: Math.round(ends.length / (forwardedMs / 1000)),
+    closed: closedClients([writer, observer]),
+    doc_chars: writer.fragment.toString().length
+  }
+}
+
+/** A fresh client after a restart: time until it holds the whole document (a server may send
+ * part of it after sync step 2, as y-websocket does while its store loads), and how much of it. */
+const load = async () => {
+  const state = JSON.parse(fs.readFileSync(config.state_file, 'utf8'))
+  const client = new Client(new Registry(), { measure: false })
+  const want = state.ends.length ? state.ends[state.ends.length - 1] : 0
+  const limitMs = (config.load_timeout_s ?? 60) * 1000
+  let ms = null
+  let syncMs = null
+  let failure = null
+  try {
+    syncMs = await client.connect(config.url, config.room, { timeoutMs: limitMs })
+    // after sync step 2, wait for the rest until nothing more arrives for quiet_s
+    const quietMs = (config.quiet_s ?? 3) * 1000
+    let received = client.received
+    let lastNews = now()
+    while (now() - client.connectStart < limitMs && now() - lastNews < quietMs) {
+      client.flush()
+      if (Y.getState(client.doc.store, state.client) >= want) { ms = now() - client.connectStart; break }
+      if (client.closed) break
+      if (client.received !== received) { received = client.received; lastNews = now() }
+      await sleep(1)
+    }
+  } catch (err) {
+    failure = err.message
+  }
+  client.flush()
+  const clock = Y.getState(client.doc.store, state.client)
+  const held = state.ends.filter((end) => end <= clock).length
+  const content = client.fragment.toString()
+  client.close()
+  await sleep(50)
+  const round = (x) => (x === null ? null : Math.round(x * 1000) / 1000)
+  return {
+    load_ms: round(ms),
+    sync_step2_ms: round(syncMs),
+    load_error: failure,
+    updates: state.ends.length,
+    held,
+    complete: held === state.ends.length && content === state.content
+  }
+}
+
+/** Send a burst as fast as the socket takes it; say "sent" the moment the kernel has it all. */
+const burst = async () => {
+  const registry = new Registry()
+  const writer = new Client(registry)
+  const observer = new Client(registry)
+  await writer.connect(config.url, config.room)
+  await observer.connect(config.url, config.room)
+  const ends = []
+  for (let i = 0; i < config.updates; i++) {
+    if (i % 100 === 0) writer.text = null
+    writer.edit(letter(), 0, 1)
+    ends.push(writer.clock)
+  }
+  while (writer.bufferedAmount > 0 && !writer.closed && Date.now() < deadline) await new Promise((resolve) => setImmediate(resolve))
+  fs.writeFileSync(config.state_file, JSON.stringify({ client: writer.doc.clientID, ends, content: writer.fragment.toString() }))
+  await mark('sent', { updates: ends.length }, false)
+  // the runner sends SIGTERM now; watch what the observer is shown until the sockets close
+  const until = now() + 20000
+  while ((!writer.closed || !observer.closed) && now() < until) await sleep(5)
+  observer.flush()
+  const seenClock = Y.getState(observer.doc.store, writer.doc.clientID)
+  return {
+    updates: ends.length,
+    seen_by_observer: ends.filter((end) => end <= seenClock).length,
+    closed: closedClients([writer, observer])
+  }
+}
+
+/** Swell only: SSE viewers while one editor types; delay from edit to `content` at viewers. */
+const viewers = async () => {
+  const registry = new Registry()
+  const editor = new Client(registry)
+  const observer = new Client(registry)
+  await editor.connect(config.url, config.room, { awareness: true })
+  await observer.connect(config.url, config.room, { awareness: true })
+  editor.edit('viewers:', -1, 1)
+  await drain(registry, 5000)
+  await mark('baseline')
+  const sent = [] // edit k -> send time
+  const viewerLat = []
+  let contentEvents = 0
+  let viewerErrors = 0
+  const agent = new http.Agent({ keepAlive: false, maxSockets: Infinity })
+  const streams = []
+  const openViewer = () => new Promise((resolve) => {
+    const v = { seen: -1, buffer: '', connected: false }
+    const req = http.get(config.sse_url, { agent, headers: { Accept: 'text/event-stream' } }, (res) => {
+      if (res.statusCode !== 200) { viewerErrors++; res.resume(); resolve(v); return }
+      v.connected = true
+      res.setEncoding('utf8')
+      res.on('data', (chunk) => {
+        const t = now()
+        v.buffer += chunk
+        let end
+        while ((end = v.buffer.indexOf('\n\n')) >= 0) {
+          const block = v.buffer.slice(0, end)
+          v.buffer = v.buffer.slice(end + 2)
+          if (!block.startsWith('event: content') && !block.includes('\nevent: content')) continue
+          contentEvents++
+          const line = block.split('\n').find((l) => l.startsWith('data:'))
+          if (!line) continue
+          const text = JSON.parse(line.slice(5)).text ?? ''
+          const at = text.lastIndexOf('#')
+          if (at < 0) continue
+          const k = parseInt(text.slice(at + 1), 10)
+          for (let j = v.seen + 1; j <= k && j < sent.length; j++) viewerLat.push(t - sent[j])
+          if (k > v.seen) v.seen = Math.min(k, sent.length - 1)
+        }
+      })
+      res.on('error', () => {})
+      resolve(v)
+    })
+    req.on('error', () => { viewerErrors++; resolve(v) })
+    v.req = req
+  })
+  const t0 = now()
+  for (let i = 0; i < config.viewers; i += 100) {
+    const batch = []
+    for (let j = i; j < Math.min(config.viewers, i + 100); j++) batch.push(openViewer())
+    streams.push(...(await Promise.all(batch)))
+  }
+  const connectS = (now() - t0) / 1000
+  await sleep(2000)
+  await mark('viewers-connected', { viewers: streams.filter((v) => v.connected).length })
+  const cpu = new CpuMeter()
+  await mark('measure-start', {}, true)
+  const periodMs = 1000 / config.rate
+  const start = now()
+  let target = start
+  let k = 0
+  while (now() - start < config.duration_s * 1000 && Date.now() < deadline) {
+    sent.push(editor.edit(` #${k}`, 0, 1))
+    k++
+    target += periodMs
+    await sleep(Math.max(0, target - now()))
+  }
+  await mark('measure-end', {}, true)
+  const genCpu = cpu.share()
+  await drain(registry, 5000)
+  await sleep(1500) // the last render
+  const behind = streams.filter((v) => v.connected && v.seen < k - 1).length
+  for (const v of streams) v.req.destroy()
+  const check = await checkConvergence([editor, observer], registry)
+  await closeAll([editor, observer])
+  return {
+    viewers: streams.filter((v) => v.connected).length,
+    viewer_errors: viewerErrors,
+    connect_s: Math.round(connectS * 1000) / 1000,
+    edits: k,
+    content_events: contentEvents,
+    viewer_latency_ms: summarize(viewerLat),
+    viewers_behind_at_end: behind,
+    editor_latency_ms: registry.stats(0),
+    generator: { cpu: genCpu },
+    ...check
+  }
+}
+
+const modes = { fanout, saturation, idle, build, load, burst, viewers }
+
+const main = async () => {
+  const mode = modes[config.mode]
+  if (!mode) throw new Error(`unknown mode ${config.mode}`)
+  const watchdog = setTimeout(() => {
+    emit({ event: 'result', error: `loadgen timed out after ${config.timeout_s ?? 600} s` })
+    process.exit(2)
+  }, deadline - Date.now() + 5000)
+  const result = await mode()
+  clearTimeout(watchdog)
+  emit({ event: 'result', mode: config.mode, ...result })
+  process.exit(0)
+}
+
+main().catch((err) => {
+  emit({ event: 'result', error: String(err && err.stack ? err.stack : err) })
+  process.exit(1)
+})

@@ -1,0 +1,469 @@
+"""Side-by-side tables (plain text and Markdown), Swell's ratio to the best peer, the targets."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.scenarios import case_key
+from bench.servers import SPECS, ServerSpec
+
+Json = dict[str, Any]
+
+
+@dataclass
+class Cell:
+    value: float | None  # what ratios are computed from
+    text: str
+    ok: bool = True  # False: the run failed (did not converge, crashed, lost data)
+
+
+@dataclass
+class Row:
+    label: str
+    cells: dict[str, Cell]
+    better: str | None = None  # "lower" or "higher": gives the ratio column
+
+
+@dataclass
+class Table:
+    title: str
+    columns: list[ServerSpec]
+    rows: list[Row] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def ratio(self, row: Row) -> str:
+        """Swell's value over the best peer's (the relay is the generator's yardstick, no peer)."""
+        swell = row.cells.get("swell")
+        if row.better is None or swell is None or swell.value is None:
+            return ""
+        peers = [
+            c.value
+            for key, c in row.cells.items()
+            if SPECS[key].is_peer and c.ok and c.value is not None and c.value > 0
+        ]
+        if not peers or swell.value <= 0 and row.better == "lower":
+            return "–" if not peers else "0"
+        best = min(peers) if row.better == "lower" else max(peers)
+        return f"{swell.value / best:.2f}x"
+
+    def grid(self) -> list[list[str]]:
+        header = ["", *[spec.label for spec in self.columns]]
+        with_ratio = any(row.better for row in self.rows) and any(
+            spec.key == "swell" for spec in self.columns
+        )
+        if with_ratio:
+            header.append("Swell ÷ best peer")
+        out = [header]
+        for row in self.rows:
+            line = [row.label]
+            for spec in self.columns:
+                cell = row.cells.get(spec.key)
+                line.append("" if cell is None else (cell.text if cell.ok else f"✗ {cell.text}"))
+            if with_ratio:
+                line.append(self.ratio(row))
+            out.append(line)
+        return out
+
+    def text(self) -> str:
+        grid = self.grid()
+        widths = [max(len(r[i]) for r in grid) for i in range(len(grid[0]))]
+        lines = [self.title, "-" * len(self.title)]
+        for i, r in enumerate(grid):
+            cells = [r[0].ljust(widths[0])] + [
+                c.rjust(w) for c, w in zip(r[1:], widths[1:], strict=True)
+            ]
+            lines.append("  ".join(cells))
+            if i == 0:
+                lines.append("  ".join("-" * w for w in widths))
+        lines += [f"  {note}" for note in self.notes]
+        return "\n".join(lines)
+
+    def markdown(self) -> str:
+        grid = self.grid()
+        lines = [f"**{self.title}**", ""]
+        lines.append("| " + " | ".join(grid[0]) + " |")
+        lines.append("|" + "|".join(["---"] + ["---:"] * (len(grid[0]) - 1)) + "|")
+        for r in grid[1:]:
+            lines.append("| " + " | ".join(r) + " |")
+        if self.notes:
+            lines.append("")
+            lines += [f"- {note}" for note in self.notes]
+        return "\n".join(lines)
+
+
+def _ms(x: float | None) -> str:
+    if x is None:
+        return "–"
+    if x >= 1000:
+        return f"{x / 1000:,.2f} s"
+    return f"{x:.1f} ms" if x < 100 else f"{x:,.0f} ms"
+
+
+def _columns(result: Json) -> list[ServerSpec]:
+    return [SPECS[key] for key in SPECS if key in result.get("runs", {})]
+
+
+def _error_cells(result: Json, row_cells: dict[str, Cell]) -> None:
+    for key, run in result["runs"].items():
+        if isinstance(run, dict) and "error" in run and key not in row_cells:
+            row_cells[key] = Cell(None, "error", ok=False)
+
+
+# ---- one table per scenario ---------------------------------------------------------------------
+
+
+def fanout_table(result: Json, quick: bool) -> Table:
+    table = Table("1. Fan-out: edit to every other client (one room)", _columns(result))
+    for n, period, _ in [tuple(c) for c in result["params"]["cases"]]:
+        key = case_key(int(n), float(period))
+        for stat in ("p50", "p95", "p99", "max"):
+            cells: dict[str, Cell] = {}
+            for server, runs in result["runs"].items():
+                run = runs.get(key)
+                if run is None:
+                    if "error" in runs:
+                        cells[server] = Cell(None, "error", ok=False)
+                    continue
+                value = run["latency_ms"][stat]
+                ok = run["converged"] and run["missing"] == 0
+                text = _ms(value)
+                if run["missing"]:
+                    text += f" ({run['missing']} undelivered)"
+                cells[server] = Cell(value, text, ok)
+            table.rows.append(Row(f"{key}: {stat}", cells, "lower"))
+        relay = result["runs"].get("relay", {}).get(key)
+        if relay is not None:
+            table.notes.append(
+                f"{key}: generator CPU {relay['generator']['cpu']:.0%} driving the bare relay "
+                f"(p99 {_ms(relay['latency_ms']['p99'])}: the floor the generator can measure)"
+            )
+    for server, runs in result["runs"].items():
+        for key, run in runs.items():
+            if key == "error":
+                continue
+            relay = result["runs"].get("relay", {}).get(key)
+            if (
+                server != "relay"
+                and relay
+                and run["latency_ms"]["p99"]
+                and relay["latency_ms"]["p99"]
+            ):
+                if run["latency_ms"]["p99"] <= 1.25 * relay["latency_ms"]["p99"]:
+                    table.notes.append(
+                        f"{SPECS[server].label} at {key}: p99 within 1.25x of the bare relay's, "
+                        "so at the generator's floor (the server may be faster than measured)"
+                    )
+    return table
+
+
+def saturation_table(result: Json) -> Table:
+    table = Table(
+        "2. Saturation: 4 writers + 4 observers, highest rate held with p99 ≤ 100 ms",
+        _columns(result),
+    )
+    held: dict[str, Cell] = {}
+    p99: dict[str, Cell] = {}
+    first: dict[str, Cell] = {}
+    gen: dict[str, Cell] = {}
+    relay = result["runs"].get("relay")
+    for server, run in result["runs"].items():
+        if "error" in run:
+            held[server] = Cell(None, "error", ok=False)
+            continue
+        text = f"{run['held_rate']:,}/s"
+        limited = relay is not None and relay.get("generator_limited") and server != "relay"
+        if server == "relay" and run.get("generator_limited"):
+            text += " (generator's limit)"
+        elif limited and run["held_rate"] >= relay["held_rate"]:
+            text += " (≥, generator's limit)"
+        held[server] = Cell(run["held_rate"], text, run["converged"])
+        p99[server] = Cell(run["held_p99_ms"], _ms(run["held_p99_ms"]), run["converged"])
+        ff = run["first_failed"]
+        first[server] = Cell(None, f"{ff['rate']:,}/s: {ff['reason']}" if ff else "none")
+        good = [s for s in run["steps"] if s["ok"] and s["rate"] == run["held_rate"]]
+        if good:
+            gen[server] = Cell(None, f"{good[-1]['generator']['cpu']:.0%}")
+    table.rows += [
+        Row("edits/s held", held, "higher"),
+        Row("p99 at that rate", p99),
+        Row("first rate not held", first),
+        Row("generator CPU at that rate", gen),
+    ]
+    if relay and "error" not in relay:
+        table.notes.append(
+            f"the generator drove the bare relay to {relay['held_rate']:,} edits/s"
+            + (" and could offer no more" if relay.get("generator_limited") else "")
+        )
+    return table
+
+
+def connections_table(result: Json) -> Table:
+    table = Table("3. Idle synced connections: connect time and server memory", _columns(result))
+    stages = result["params"]["stages"]
+    for n in stages:
+        wall: dict[str, Cell] = {}
+        p99: dict[str, Cell] = {}
+        mem: dict[str, Cell] = {}
+        for server, run in result["runs"].items():
+            if "error" in run:
+                mem[server] = Cell(None, "error", ok=False)
+                continue
+            stage = next((s for s in run["stages"] if s["clients"] == n), None)
+            if stage is None:
+                continue
+            ok = run["converged"] and stage["closed"] == 0
+            wall[server] = Cell(stage["connect_wall_s"], f"{stage['connect_wall_s']:.2f} s", ok)
+            p99[server] = Cell(stage["connect_ms"]["p99"], _ms(stage["connect_ms"]["p99"]), ok)
+            kib = stage["per_connection_kib"]
+            mem[server] = Cell(kib, f"{kib:,.1f} KiB", ok)
+        table.rows += [
+            Row(f"{n:,}: all connected and synced", wall, "lower"),
+            Row(f"{n:,}: connect p99", p99, "lower"),
+            Row(f"{n:,}: memory per connection", mem, "lower"),
+        ]
+    return table
+
+
+def cold_table(result: Json) -> Table:
+    table = Table("4. Cold load after a restart (document of N small updates)", _columns(result))
+    for size in result["params"]["sizes"]:
+        rows: dict[str, dict[str, Cell]] = {
+            k: {} for k in ("load", "restart", "build", "stop", "disk")
+        }
+        for server, runs in result["runs"].items():
+            run = runs.get(str(size), {})
+            if "error" in run or not run:
+                rows["load"][server] = Cell(None, "error", ok=False)
+                continue
+            ok = bool(run["complete"])
+            text = _ms(run["load_ms"])
+            if not ok:
+                text += f" (holds {run['held']:,}/{size:,})"
+            rows["load"][server] = Cell(run["load_ms"], text, ok)
+            rows["restart"][server] = Cell(
+                run["restart_listen_s"], f"{run['restart_listen_s']:.2f} s"
+            )
+            rows["build"][server] = Cell(run["build_rate"], f"{run['build_rate']:,}/s")
+            stop = f"{run['stop_s']:.2f} s" + (" (killed)" if run["stop_killed"] else "")
+            rows["stop"][server] = Cell(run["stop_s"], stop)
+            rows["disk"][server] = Cell(run["disk_mib"], f"{run['disk_mib']:.2f} MiB")
+        table.rows += [
+            Row(f"{size:,}: new client has the whole document", rows["load"], "lower"),
+            Row(f"{size:,}: restart until listening", rows["restart"], "lower"),
+            Row(f"{size:,}: updates/s while building it", rows["build"], "higher"),
+            Row(f"{size:,}: SIGTERM to exit (idle)", rows["stop"]),
+            Row(f"{size:,}: on disk", rows["disk"], "lower"),
+        ]
+    return table
+
+
+def viewers_table(result: Json) -> Table:
+    table = Table(
+        f"5. Viewers: {result['params']['viewers']:,} SSE viewers, one editor typing "
+        f"{result['params']['rate']} edits/s",
+        _columns(result),
+    )
+    cells: dict[str, dict[str, Cell]] = {}
+    for server, run in result["runs"].items():
+        if "error" in run:
+            cells.setdefault("p99", {})[server] = Cell(None, "error", ok=False)
+            continue
+        vl, el = run["viewer_latency_ms"], run["editor_latency_ms"]
+        ok = run["converged"] and not run["viewers_behind_at_end"] and not run["viewer_errors"]
+        cells.setdefault("p50", {})[server] = Cell(vl["p50"], _ms(vl["p50"]), ok)
+        cells.setdefault("p99", {})[server] = Cell(vl["p99"], _ms(vl["p99"]), ok)
+        cells.setdefault("editor", {})[server] = Cell(el["p99"], _ms(el["p99"]), run["converged"])
+        share = run["server_cpu_while_typing"]
+        cells.setdefault("cpu", {})[server] = Cell(share, f"{share:.0%} of a core")
+        kib = run["per_viewer_kib"]
+        cells.setdefault("mem", {})[server] = Cell(kib, f"{kib:,.1f} KiB")
+        cells.setdefault("connect", {})[server] = Cell(
+            run["connect_s"], f"{run['connect_s']:.2f} s"
+        )
+    labels = {
+        "p50": "edit to `content` at the viewers: p50",
+        "p99": "edit to `content` at the viewers: p99",
+        "editor": "editor's edit to another editor: p99",
+        "cpu": "server CPU while typing",
+        "mem": "memory per viewer",
+        "connect": "all viewers connected",
+    }
+    table.rows += [Row(labels[k], v) for k, v in cells.items()]
+    return table
+
+
+def sigterm_table(result: Json) -> Table:
+    table = Table(
+        f"6. SIGTERM right after a burst of {result['params']['updates']:,} updates",
+        _columns(result),
+    )
+    rows: dict[str, dict[str, Cell]] = {k: {} for k in ("lost", "seen", "exit")}
+    for server, run in result["runs"].items():
+        if "error" in run:
+            rows["lost"][server] = Cell(None, "error", ok=False)
+            continue
+        rows["lost"][server] = Cell(run["lost_pct"], f"{run['lost_pct']:.1f} %")
+        forwarded = run["seen_by_observer"]
+        rows["seen"][server] = Cell(
+            run["lost_after_seen"],
+            f"{run['lost_after_seen']:,} of {forwarded:,}",
+            run["lost_after_seen"] == 0,
+        )
+        exit_text = (
+            "–" if run["exit_s"] is None else f"{run['exit_s']:.2f} s (code {run['exit_code']})"
+        )
+        rows["exit"][server] = Cell(run["exit_s"], exit_text + (" killed" if run["killed"] else ""))
+    table.rows += [
+        Row("updates lost (not in the document after the restart)", rows["lost"], "lower"),
+        Row("lost although already forwarded to another client", rows["seen"]),
+        Row("SIGTERM to exit", rows["exit"]),
+    ]
+    return table
+
+
+TABLES: dict[str, Callable[[Json, bool], Table]] = {
+    "fanout": fanout_table,
+    "saturation": lambda r, q: saturation_table(r),
+    "connections": lambda r, q: connections_table(r),
+    "cold": lambda r, q: cold_table(r),
+    "viewers": lambda r, q: viewers_table(r),
+    "sigterm": lambda r, q: sigterm_table(r),
+}
+
+
+# ---- targets (section 2 of the issue) -----------------------------------------------------------
+
+
+@dataclass
+class Target:
+    name: str
+    measured: str
+    met: bool | None  # None: not measured in this run
+
+
+def _get(d: Any, *path: Any) -> Any:
+    for p in path:
+        if not isinstance(d, dict) or p not in d:
+            return None
+        d = d[p]
+    return d
+
+
+def targets(results: Json) -> list[Target]:
+    out: list[Target] = []
+    big = case_key(200, 1.0)
+    fan = results.get("fanout", {}).get("runs", {})
+    swell = _get(fan, "swell", big, "latency_ms", "p99")
+    yws = _get(fan, "yws", big, "latency_ms", "p99")
+    pyc = _get(fan, "pycrdt", big, "latency_ms", "p99")
+    pyc_missing = _get(fan, "pycrdt", big, "missing")
+    if swell is not None and yws:
+        out.append(
+            Target(
+                "fan-out p99 at N=200 ≤ 1.5x y-websocket",
+                f"Swell {_ms(swell)}, y-websocket {_ms(yws)}: {swell / yws:.2f}x",
+                swell <= 1.5 * yws and _get(fan, "swell", big, "converged") is True,
+            )
+        )
+    else:
+        out.append(Target("fan-out p99 at N=200 ≤ 1.5x y-websocket", "not measured", None))
+    if swell is not None and pyc:
+        extra = f" (+{pyc_missing} undelivered)" if pyc_missing else ""
+        collapsed = " (Swell too is past a second: both collapsed)" if swell > 1000 else ""
+        out.append(
+            Target(
+                "fan-out p99 at N=200 ≥ 10x better than pycrdt-websocket",
+                f"pycrdt-websocket {_ms(pyc)}{extra} ÷ Swell {_ms(swell)}: {pyc / swell:.1f}x"
+                + collapsed,
+                (pyc >= 10 * swell or bool(pyc_missing)) and not collapsed,
+            )
+        )
+    else:
+        out.append(
+            Target("fan-out p99 at N=200 ≥ 10x better than pycrdt-websocket", "not measured", None)
+        )
+    sat = results.get("saturation", {}).get("runs", {})
+    s_rate, y_rate = _get(sat, "swell", "held_rate"), _get(sat, "yws", "held_rate")
+    relay = sat.get("relay", {})
+    if s_rate is not None and y_rate:
+        at_limit = bool(relay.get("generator_limited")) and s_rate >= relay.get("held_rate", 0)
+        out.append(
+            Target(
+                "saturation ≥ 0.8x y-websocket (or the generator's limit)",
+                f"Swell {s_rate:,}/s, y-websocket {y_rate:,}/s: {s_rate / y_rate:.2f}x"
+                + (" (generator's limit)" if at_limit else ""),
+                s_rate >= 0.8 * y_rate or at_limit,
+            )
+        )
+    else:
+        out.append(Target("saturation ≥ 0.8x y-websocket", "not measured", None))
+    con = results.get("connections", {})
+    top = max(con.get("params", {}).get("stages", [0]) or [0])
+    per = {}
+    for key in ("swell", "yws"):
+        stages = _get(con, "runs", key, "stages") or []
+        per[key] = next((s["per_connection_kib"] for s in stages if s["clients"] == top), None)
+    if per["swell"] is not None and per["yws"]:
+        out.append(
+            Target(
+                f"memory per idle connection ({top:,}) ≤ 1.5x y-websocket",
+                f"Swell {per['swell']:.1f} KiB, y-websocket {per['yws']:.1f} KiB: "
+                f"{per['swell'] / per['yws']:.2f}x",
+                per["swell"] <= 1.5 * per["yws"],
+            )
+        )
+    else:
+        out.append(Target("memory per idle connection ≤ 1.5x y-websocket", "not measured", None))
+    cold = results.get("cold", {})
+    size = str(max(cold.get("params", {}).get("sizes", [0]) or [0]))
+    loads = {k: _get(cold, "runs", k, size, "load_ms") for k in cold.get("runs", {})}
+    s_load = loads.pop("swell", None)
+    peers = {k: v for k, v in loads.items() if v is not None}
+    if s_load is not None and peers:
+        best = min(peers, key=lambda k: peers[k])
+        complete = _get(cold, "runs", "swell", size, "complete") is True
+        out.append(
+            Target(
+                f"cold load of {int(size):,} updates faster than every persisting peer",
+                f"Swell {_ms(s_load)}, best peer {SPECS[best].label} {_ms(peers[best])}: "
+                f"{s_load / peers[best]:.2f}x" + ("" if complete else " (Swell incomplete)"),
+                s_load < peers[best] and complete,
+            )
+        )
+    else:
+        out.append(Target("cold load faster than every persisting peer", "not measured", None))
+    view = _get(results, "viewers", "runs", "swell")
+    if view and "error" not in view:
+        vp99 = view["viewer_latency_ms"]["p99"]
+        ep99 = view["editor_latency_ms"]["p99"]
+        limit = 1.5 * yws if yws else None
+        ok = vp99 is not None and vp99 <= 500 and not view["viewers_behind_at_end"]
+        text = f"viewers p99 {_ms(vp99)}; editor p99 {_ms(ep99)}"
+        if limit is not None:
+            text += f" (fan-out target here: ≤ {_ms(limit)})"
+            ok = ok and ep99 is not None and ep99 <= limit
+        out.append(Target(f"{view['viewers']:,} viewers get content within 500 ms p99", text, ok))
+    else:
+        out.append(Target("viewers get content within 500 ms p99", "not measured", None))
+    term = _get(results, "sigterm", "runs", "swell")
+    if term and "error" not in term:
+        out.append(
+            Target(
+                "SIGTERM right after a burst: Swell loses 0 %",
+                f"{term['lost_pct']:.1f} % lost; {term['lost_after_seen']} forwarded updates lost",
+                term["lost_pct"] == 0,
+            )
+        )
+    return out
+
+
+def targets_text(items: list[Target], markdown: bool = False) -> str:
+    mark = {True: "met", False: "MISSED", None: "not measured"}
+    if markdown:
+        lines = ["| target | measured | |", "|---|---|---|"]
+        lines += [f"| {t.name} | {t.measured} | {mark[t.met]} |" for t in items]
+        return "\n".join(lines)
+    width = max(len(t.name) for t in items)
+    return "\n".join(f"  [{mark[t.met]:>12}] {t.name.ljust(width)}  {t.measured}" for t in items)
