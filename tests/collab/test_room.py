@@ -26,12 +26,26 @@ from swell.storage.document_store import SqlDocumentStore
 from swell.storage.engine import create_engine, create_session_factory
 
 
+async def new_room(
+    stores: tuple[SqlDocumentCatalog, SqlDocumentStore], doc_id: str, compact_every: int = 10_000
+) -> Room:
+    catalog, store = stores
+    await catalog.create_document(doc_id, "T", b"e" * 32, b"v" * 32)
+    return await Room.load(doc_id, store, compact_every=compact_every)
+
+
+async def send_all(room: Room, peer: Peer, updates: list[bytes]) -> None:
+    """All in one go: the writer takes them as one batch."""
+    for update in updates:
+        room.receive(peer, create_update_message(update))
+    await room.flush()
+
+
 async def test_a_lone_update_is_forwarded_byte_for_byte(
     stores: tuple[SqlDocumentCatalog, SqlDocumentStore],
 ) -> None:
-    catalog, store = stores
-    await catalog.create_document("d0", "T", b"e" * 32, b"v" * 32)
-    room = await Room.load("d0", store, compact_every=10_000)
+    _, store = stores
+    room = await new_room(stores, "d0", 10_000)
     writer, reader = Peer(Role.EDIT), Peer(Role.VIEW)
     room.join(writer)
     room.join(reader)
@@ -69,16 +83,13 @@ def edits(n: int, prefix: str = "") -> tuple[Doc[Any], list[bytes]]:
 async def test_updates_are_committed_before_they_are_forwarded(
     stores: tuple[SqlDocumentCatalog, SqlDocumentStore],
 ) -> None:
-    catalog, store = stores
-    await catalog.create_document("d1", "T", b"e" * 32, b"v" * 32)
-    room = await Room.load("d1", store, compact_every=10_000)
+    _, store = stores
+    room = await new_room(stores, "d1", 10_000)
     writer, reader = Peer(Role.EDIT), Peer(Role.VIEW)
     room.join(writer)
     room.join(reader)
     source, ups = edits(50)
-    for update in ups:
-        room.receive(writer, create_update_message(update))
-    await room.flush()
+    await send_all(room, writer, ups)
     forwarded = []
     while reader._outbox:
         forwarded.append(reader._outbox.popleft())
@@ -98,15 +109,12 @@ async def test_updates_are_committed_before_they_are_forwarded(
 async def test_compaction_folds_the_log_and_keeps_the_content(
     stores: tuple[SqlDocumentCatalog, SqlDocumentStore],
 ) -> None:
-    catalog, store = stores
-    await catalog.create_document("d2", "T", b"e" * 32, b"v" * 32)
-    room = await Room.load("d2", store, compact_every=20)
+    _, store = stores
+    room = await new_room(stores, "d2", 20)
     peer = Peer(Role.EDIT)
     room.join(peer)
     source, ups = edits(45)
-    for update in ups:
-        room.receive(peer, create_update_message(update))
-    await room.flush()
+    await send_all(room, peer, ups)
     await room.close()  # compacts what is left
     state = await store.load_state("d2")
     assert state.snapshot is not None and list(state.updates) == []
@@ -186,15 +194,12 @@ async def test_room_unloads_after_its_final_store(
 async def test_view_peer_updates_are_dropped(
     stores: tuple[SqlDocumentCatalog, SqlDocumentStore],
 ) -> None:
-    catalog, store = stores
-    await catalog.create_document("d7", "T", b"e" * 32, b"v" * 32)
-    room = await Room.load("d7", store, compact_every=500)
+    _, store = stores
+    room = await new_room(stores, "d7", 500)
     viewer = Peer(Role.VIEW)
     room.join(viewer)
     _, ups = edits(3)
-    for update in ups:
-        room.receive(viewer, create_update_message(update))
-    await room.flush()
+    await send_all(room, viewer, ups)
     assert await store.count_updates("d7") == 0
     assert str(room.doc.get("text", type=Text)) == ""
     assert viewer.close_code is None
@@ -204,9 +209,8 @@ async def test_view_peer_updates_are_dropped(
 async def test_slow_peer_is_closed_without_delaying_others(
     stores: tuple[SqlDocumentCatalog, SqlDocumentStore],
 ) -> None:
-    catalog, store = stores
-    await catalog.create_document("d8", "T", b"e" * 32, b"v" * 32)
-    room = await Room.load("d8", store, compact_every=10_000)
+    _, store = stores
+    room = await new_room(stores, "d8", 10_000)
     writer, slow, fast = Peer(Role.EDIT), Peer(Role.VIEW, limit=10), Peer(Role.VIEW)
     for peer in (writer, slow, fast):
         room.join(peer)
