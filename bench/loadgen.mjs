@@ -29,6 +29,7 @@ import * as awarenessProtocol from 'y-protocols/awareness'
 const MSG_SYNC = 0
 const MSG_AWARENESS = 1
 const MSG_AUTH = 2 // Hocuspocus
+const MSG_QUERY_AWARENESS = 3
 const MSG_SYNC_REPLY = 4 // Hocuspocus: a sync step 1 that must not be answered with another
 const AUTH_TOKEN = 0
 const AUTH_DENIED = 1
@@ -187,6 +188,8 @@ class ByteLog {
 // ---- one client ---------------------------------------------------------------------------------
 
 let nextClientIndex = 0
+const allClients = []
+setInterval(() => { const t = now(); for (const c of allClients) c.keepAlive(t) }, 5000).unref()
 
 class Client {
   constructor (registry, { measure = true } = {}) {
@@ -202,6 +205,8 @@ class Client {
     this.closed = null // {code, reason} once closed
     this.hocuspocus = config.protocol === 'hocuspocus'
     this.received = 0
+    this.lastSent = now()
+    if (this.hocuspocus) allClients.push(this)
     this.doc.on('update', (update, origin) => {
       if (origin === LOCAL) this.sendUpdate(update)
     })
@@ -261,6 +266,15 @@ class Client {
     if (this.hocuspocus) encoding.writeVarString(enc, this.room)
     write(enc)
     this.ws.send(encoding.toUint8Array(enc))
+    this.lastSent = now()
+  }
+
+  /** Hocuspocus closes a socket it has heard nothing from for 60 s (its provider's awareness
+   * renewals prevent that); a client that has been silent for 20 s asks for awareness. */
+  keepAlive (t) {
+    if (this.hocuspocus && this.synced && !this.closed && t - this.lastSent > 20000) {
+      this.send((enc) => encoding.writeVarUint(enc, MSG_QUERY_AWARENESS))
+    }
   }
 
   sendUpdate (update) {

@@ -28,6 +28,7 @@ from bench.servers import (
     RunningServer,
     ServerFailed,
     ServerSpec,
+    machine_steal,
     pinned,
     register,
     unregister,
@@ -91,6 +92,7 @@ def _gen(
 ) -> tuple[GeneratorRun, Json]:
     """Run the generator against a server; returns the run and server-side measurements."""
     cpu_before = srv.cpu()
+    steal_before = machine_steal()
     started = time.monotonic()
     run = run_generator(
         {"protocol": srv.spec.protocol, "stateful": srv.spec.stateful, **config},
@@ -106,12 +108,14 @@ def _gen(
         "server_cpu_share": round(server_cpu / wall, 3),
         "generator_cpu_share": round(run.cpu_s / wall, 3),
         "other_cpu_cores": round(other / wall, 3),  # everything else on the machine
+        "steal_cores": round((machine_steal() - steal_before) / wall, 3),  # the hypervisor's
         "server_rss_mib": round(srv.rss() / 2**20, 1) if srv.alive else None,
     }
-    if measured["other_cpu_cores"] > 0.15:
+    if measured["other_cpu_cores"] > 0.15 or measured["steal_cores"] > 0.05:
         ctx.notes.append(
             f"{config['mode']} {srv.spec.label}: other processes used "
-            f"{measured['other_cpu_cores']:.2f} cores meanwhile (numbers are noisy)"
+            f"{measured['other_cpu_cores']:.2f} cores and the hypervisor stole "
+            f"{measured['steal_cores']:.2f} meanwhile (numbers are noisy)"
         )
     return run, measured
 

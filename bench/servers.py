@@ -326,3 +326,10 @@ def machine_busy() -> float:
     with open("/proc/stat") as f:
         values = [int(v) for v in f.readline().split()[1:]]
     return (values[0] + values[1] + values[2]) / CLK_TCK
+
+
+def machine_steal() -> float:
+    """CPU seconds the hypervisor gave to other guests while ours wanted to run."""
+    with open("/proc/stat") as f:
+        values = [int(v) for v in f.readline().split()[1:]]
+    return values[7] / CLK_TCK
