@@ -44,7 +44,6 @@ class Peer:
         self._limit = limit
         self._outbox: deque[bytes] = deque()
         self._wake = asyncio.Event()
-        self.closed = asyncio.Event()
 
     @property
     def can_edit(self) -> bool:
@@ -65,7 +64,6 @@ class Peer:
             self.close_code = code
             self._outbox.clear()
             self._wake.set()
-            self.closed.set()
 
     async def next_frame(self) -> bytes | None:
         """The next frame to write, or None once the peer is closing."""
