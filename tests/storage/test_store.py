@@ -95,6 +95,29 @@ async def test_compact_replaces_covered_rows_atomically(stores: Stores) -> None:
     assert state.last_update_id == later
 
 
+async def test_updates_after_a_compaction_that_emptied_the_journal_are_kept(
+    stores: Stores,
+) -> None:
+    """Ids must never be reused: a row numbered below the snapshot's ``upto`` would be skipped
+    on load and deleted by the next compaction (SQLite reuses the largest rowid + 1 unless the
+    table is AUTOINCREMENT, and the journal is empty right after a compaction)."""
+    await new_doc(stores, "doc-reuse")
+    ups = updates(4)
+    upto = await stores.documents.append_updates(
+        "doc-reuse", [PendingUpdate(u, None) for u in ups[:2]]
+    )
+    await stores.documents.compact("doc-reuse", b"SNAPSHOT", upto)
+    assert await stores.documents.count_updates("doc-reuse") == 0
+    later = await stores.documents.append_updates(
+        "doc-reuse", [PendingUpdate(u, None) for u in ups[2:]]
+    )
+    assert later > upto
+    state = await stores.documents.load_state("doc-reuse")
+    assert state.snapshot == b"SNAPSHOT"
+    assert list(state.updates) == ups[2:]
+    assert state.last_update_id == later
+
+
 async def test_deleting_a_document_deletes_its_content(stores: Stores) -> None:
     await new_doc(stores, "doc-d")
     await stores.documents.append_updates("doc-d", [PendingUpdate(updates(1)[0], None)])

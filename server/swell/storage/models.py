@@ -58,7 +58,13 @@ class DocumentUpdate(Base):
     author: Mapped[str | None] = mapped_column(String(100), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
-    __table_args__ = (Index("ix_document_updates_document_id_id", "document_id", "id"),)
+    # Ids only ever grow: a snapshot covers the rows up to an id, so a reused id would be read
+    # as already folded. SQLite reuses the largest rowid + 1 (from 1 when the table is empty, as
+    # right after a compaction) unless the table is AUTOINCREMENT.
+    __table_args__ = (
+        Index("ix_document_updates_document_id_id", "document_id", "id"),
+        {"sqlite_autoincrement": True},
+    )
 
 
 class DocumentSnapshot(Base):
