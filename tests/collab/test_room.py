@@ -7,8 +7,7 @@ import asyncio
 import gc
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -18,12 +17,10 @@ from swell.collab.compaction import CompactionMismatch, build_doc, compact_docum
 from swell.collab.peer import CloseCode, Peer, Role
 from swell.collab.registry import LoadFailed, RoomRegistry
 from swell.collab.room import Room
-from swell.migrate import upgrade_database
 from swell.protocol.messages import SyncUpdate, decode_frame
 from swell.records import PendingUpdate
 from swell.storage.catalog import SqlDocumentCatalog
 from swell.storage.document_store import SqlDocumentStore
-from swell.storage.engine import create_engine, create_session_factory
 
 
 async def new_room(
@@ -57,16 +54,6 @@ async def test_a_lone_update_is_forwarded_byte_for_byte(
     assert list(reader._outbox) == [create_update_message(u) for u in ups]
     assert not [f for f in writer._outbox if f[:2] == b"\x00\x02"]  # nothing echoed
     await room.close()
-
-
-@pytest.fixture
-async def stores(tmp_path: Path) -> AsyncIterator[tuple[SqlDocumentCatalog, SqlDocumentStore]]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'room.db'}"
-    await asyncio.to_thread(upgrade_database, url)  # Alembic runs its own event loop
-    engine = create_engine(url)
-    sessions = create_session_factory(engine)
-    yield SqlDocumentCatalog(sessions), SqlDocumentStore(sessions)
-    await engine.dispose()
 
 
 def edits(n: int, prefix: str = "") -> tuple[Doc[Any], list[bytes]]:

@@ -6,7 +6,7 @@ import asyncio
 import logging
 from typing import Any
 
-from pycrdt import Doc, get_update, merge_updates
+from pycrdt import Doc, TransactionEvent, get_update, merge_updates
 
 from swell.collab.ports import DocumentStore
 from swell.protocol.messages import decode_state_vector
@@ -30,16 +30,60 @@ class CompactionMismatch(RuntimeError):
 
 
 async def compact_document(
-    store: DocumentStore, doc_id: str, upto: int, *, expected: bytes | None = None
+    store: DocumentStore,
+    doc_id: str,
+    upto: int,
+    *,
+    candidate: bytes | None = None,
+    expected: bytes | None = None,
 ) -> None:
-    """Fold the snapshot and log rows up to ``upto`` into one snapshot, after checking that it
-    holds what the log holds (``expected``: a state vector it must have, for tests). The CRDT
-    work runs in a worker thread so the room's event loop keeps forwarding meanwhile."""
+    """Replace the snapshot and log rows up to ``upto`` with one snapshot.
+
+    ``candidate`` is the room's own document, encoded when it had applied those rows: taking it
+    costs one encode instead of rebuilding the document from the journal. It is used only when
+    it provably holds every change the rows hold; otherwise (updates with missing dependencies,
+    rows another process wrote) the rows are folded. ``expected`` is a state vector the folded
+    snapshot must have (for tests). The CRDT work runs in a worker thread."""
     old = await store.load_log(doc_id, upto)
     if not old.updates:
         return
-    snapshot = await asyncio.to_thread(fold_log, doc_id, old, expected)
+    snapshot = await asyncio.to_thread(_choose_snapshot, doc_id, old, candidate, expected)
     await store.compact(doc_id, snapshot, old.last_update_id)
+
+
+def _choose_snapshot(
+    doc_id: str, old: StoredState, candidate: bytes | None, expected: bytes | None
+) -> bytes:
+    if candidate is not None and holds_everything(candidate, old):
+        return candidate
+    return fold_log(doc_id, old, expected)
+
+
+def holds_everything(snapshot: bytes, old: StoredState) -> bool:
+    """True when ``snapshot`` already holds every change in ``old``: each part's structs lie
+    within its state vector (which pending structs do not), and applying the parts to it
+    changes nothing (which covers deletions)."""
+    doc: Doc[Any] = Doc()
+    doc.apply_update(snapshot)
+    state = doc.get_state()
+    parts = ([old.snapshot] if old.snapshot is not None else []) + list(old.updates)
+    # A V1 update whose first number (the count of clients with structs) is 0 holds only
+    # deletions: get_update(part, state) keeps just what ``state`` lacks.
+    if any(get_update(part, state)[0] != 0 for part in parts):
+        return False
+    changed = False
+
+    def on_change(_: TransactionEvent) -> None:
+        nonlocal changed
+        changed = True
+
+    subscription = doc.observe(on_change)
+    try:
+        for part in parts:
+            doc.apply_update(part)
+    finally:
+        doc.unobserve(subscription)
+    return not changed
 
 
 def fold_log(doc_id: str, old: StoredState, expected: bytes | None = None) -> bytes:
@@ -51,8 +95,6 @@ def fold_log(doc_id: str, old: StoredState, expected: bytes | None = None) -> by
     doc = build_doc(old)
     integrated = decode_state_vector(doc.get_state())
     merged = merge_updates(*parts)
-    # What the log holds beyond the integrated document: a V1 update whose first number (the
-    # count of clients with structs) is 0 holds only deletions, all of them already applied.
     if get_update(merged, doc.get_state())[0] == 0:
         snapshot = doc.get_update()
     else:

@@ -413,12 +413,16 @@ class Room:
             return None
         upto = self._last_update_id
         self._since_snapshot = 0
-        self._compaction = asyncio.create_task(self._compact(upto), name=f"compact:{self.doc_id}")
+        # Everything applied is committed up to ``upto``: the Doc itself is the snapshot.
+        candidate = self.doc.get_update() if self.consistent else None
+        self._compaction = asyncio.create_task(
+            self._compact(upto, candidate), name=f"compact:{self.doc_id}"
+        )
         return self._compaction
 
-    async def _compact(self, upto: int) -> None:
+    async def _compact(self, upto: int, candidate: bytes | None) -> None:
         try:
-            await compact_document(self._store, self.doc_id, upto)
+            await compact_document(self._store, self.doc_id, upto, candidate=candidate)
         except Exception:
             log.exception("compaction of %s up to %d failed", self.doc_id, upto)
 
