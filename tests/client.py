@@ -79,6 +79,15 @@ async def wait_for(condition: Callable[[], bool], what: str, within: float = DEA
         await asyncio.sleep(0.01)
 
 
+async def wait_until(condition: Callable[[], bool], within: float = DEADLINE) -> None:
+    """Like ``wait_for``, checking after every loop iteration: for in-process tests that must
+    see what happens between iterations."""
+    deadline = time.monotonic() + within
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0)
+
+
 def text_of(doc: Doc, name: str = "text") -> str:
     return str(doc.get(name, type=Text))
 

@@ -6,12 +6,15 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from swell.migrate import upgrade_database
+from swell.storage.catalog import SqlDocumentCatalog
+from swell.storage.document_store import SqlDocumentStore
+from swell.storage.engine import create_engine, create_session_factory
 from tests.server import ServerProcess
 
 POSTGRES_ENV = "SWELL_TEST_POSTGRES_URL"
@@ -89,3 +92,14 @@ def shared_server(
 def server_settings() -> dict[str, str]:
     """Extra SWELL_* variables for the ``server`` fixture; tests override this."""
     return {}
+
+
+@pytest.fixture
+async def stores(tmp_path: Path) -> AsyncIterator[tuple[SqlDocumentCatalog, SqlDocumentStore]]:
+    """A migrated SQLite file for the domain's tests (rooms, feeds)."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'room.db'}"
+    await asyncio.to_thread(upgrade_database, url)  # Alembic runs its own event loop
+    engine = create_engine(url)
+    sessions = create_session_factory(engine)
+    yield SqlDocumentCatalog(sessions), SqlDocumentStore(sessions)
+    await engine.dispose()

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import time
 import weakref
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -21,6 +19,7 @@ from swell.protocol.messages import SyncUpdate, decode_frame
 from swell.records import PendingUpdate
 from swell.storage.catalog import SqlDocumentCatalog
 from swell.storage.document_store import SqlDocumentStore
+from tests.client import wait_until
 
 
 async def new_room(
@@ -211,13 +210,6 @@ async def test_slow_peer_is_closed_without_delaying_others(
     await room.close()
 
 
-async def wait_until(condition: Callable[[], bool], within: float = 10.0) -> None:
-    deadline = time.monotonic() + within
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0)
-
-
 def rss_bytes() -> int:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * 4096
@@ -269,9 +261,11 @@ async def test_opening_and_closing_1000_rooms_does_not_grow_memory(
         await catalog.create_document(f"h{k}", "T", b"e" * 32, b"v" * 32)
         held.append(await open_room(f"h{k}"))
     one_room = (rss_bytes() - start) / len(held)
-    # RSS moves in 4 KiB pages and malloc arenas; 64 KiB of slack is 16 pages. A leak of even a
-    # tenth of each room would show as ~1000 KiB here.
-    assert growth <= one_room + 64 * 1024, (
+    # RSS moves in 4 KiB pages, malloc arenas and SQLite's page cache, which keeps filling as
+    # journal ids grow (never reused): 0-96 KiB per 1,000 rooms measured, on every compaction
+    # path. After the churn, ``one_room`` often reads 0 (freed memory is reused), so the slack
+    # carries the bound: a leak of even a tenth of each room would show as ~1000 KiB here.
+    assert growth <= one_room + 256 * 1024, (
         f"RSS grew {growth / 1024:.0f} KiB over 1000 rooms; "
         f"one room costs {one_room / 1024:.0f} KiB"
     )
