@@ -7,7 +7,7 @@ WEB_SOURCES := $(shell find web/src -type f 2>/dev/null) web/build.mjs web/tscon
 PYTEST_ARGS ?=
 PY_DIRS := $(wildcard server tests e2e bench migrations)
 
-.PHONY: help run test check lint format typecheck web install install-test chromium bench bench-smoke screenshots clean
+.PHONY: help run test check lint format typecheck web install install-test install-bench chromium bench bench-smoke screenshots clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -43,6 +43,12 @@ $(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
+install-bench: $(VENV)/.installed-bench ## the virtualenv with the suite's extras too (uvicorn, for "Swell on uvicorn")
+
+$(VENV)/.installed-bench: $(VENV)/.installed pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	touch $@
+
 web: web/dist/.built ## build the web app into web/dist (only when its sources changed)
 
 web/node_modules/.installed: web/package.json web/package-lock.json
@@ -62,10 +68,10 @@ chromium: ## make sure a Chromium exists for the browser tests (Debian's, from a
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; \
 	fi
 
-bench: install web bench/node_modules/.installed bench/.venv-peers/.installed ## the benchmark suite (about 20 minutes; see docs/performance.md)
+bench: install install-bench web bench/node_modules/.installed bench/.venv-peers/.installed ## the benchmark suite (about 20 minutes; see docs/performance.md)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
-bench-smoke: install web bench/node_modules/.installed bench/.venv-peers/.installed ## the suite's smoke version against every server (seconds, convergence only)
+bench-smoke: install install-bench web bench/node_modules/.installed bench/.venv-peers/.installed ## the suite's smoke version against every server (seconds, convergence only)
 	$(BIN)/python -m bench --quick $(BENCH_ARGS)
 
 # The load generator and the Node peers, pinned by bench/package-lock.json.

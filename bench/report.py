@@ -420,7 +420,7 @@ def targets(results: Json) -> list[Target]:
     size = str(max(cold.get("params", {}).get("sizes", [0]) or [0]))
     loads = {k: _get(cold, "runs", k, size, "load_ms") for k in cold.get("runs", {})}
     s_load = loads.pop("swell", None)
-    peers = {k: v for k, v in loads.items() if v is not None}
+    peers = {k: v for k, v in loads.items() if v is not None and SPECS[k].is_peer}
     if s_load is not None and peers:
         best = min(peers, key=lambda k: peers[k])
         complete = _get(cold, "runs", "swell", size, "complete") is True

@@ -8,6 +8,7 @@ errors.
 from __future__ import annotations
 
 import atexit
+import importlib.util
 import json
 import os
 import shutil
@@ -98,7 +99,8 @@ class ServerSpec:
     stateful: bool  # holds the document, so a client joining late gets it (not the relay)
     is_peer: bool  # one of the servers Swell is compared with (the relay is the yardstick)
     command: Callable[[int, Path], list[str]]
-    needs: str  # what it runs on: "node", "peers-venv" or "swell"
+    needs: str  # what it runs on: "node", "peers-venv", "swell" or "swell-uvicorn"
+    swell_app: bool = False  # serves Swell's app: documents are made through its API
 
     def unavailable(self) -> str | None:
         """Why this server cannot run here, or None."""
@@ -106,17 +108,25 @@ class ServerSpec:
             return "bench/node_modules is missing: run `make bench` (npm ci in bench/)"
         if self.needs == "peers-venv" and not PEERS_PYTHON.exists():
             return "bench/.venv-peers is missing: run `make bench` (it creates it)"
-        if self.needs == "swell":
+        if self.needs in ("swell", "swell-uvicorn"):
             try:
                 swell_executable()
             except RuntimeError as e:
                 return str(e)
+        if self.needs == "swell-uvicorn" and importlib.util.find_spec("uvicorn") is None:
+            return "uvicorn is missing: run `make bench` (it installs Swell's `bench` extra)"
         return None
 
 
 def _swell(port: int, data: Path) -> list[str]:
     url = f"sqlite+aiosqlite:///{data / 'swell.db'}"
     return [str(swell_executable()), "serve", "--port", str(port), "--database-url", url]
+
+
+def _swell_uvicorn(port: int, data: Path) -> list[str]:
+    url = f"sqlite+aiosqlite:///{data / 'swell.db'}"
+    script = BENCH_DIR / "peers" / "swell_uvicorn.py"
+    return [sys.executable, str(script), "--port", str(port), "--database-url", url]
 
 
 def _yws(port: int, data: Path) -> list[str]:
@@ -143,15 +153,26 @@ def _pyrelay(port: int, data: Path) -> list[str]:
 SPECS: dict[str, ServerSpec] = {
     spec.key: spec
     for spec in (
-        ServerSpec("swell", "Swell", "yws", True, True, False, _swell, "swell"),
+        ServerSpec("swell", "Swell", "yws", True, True, False, _swell, "swell", swell_app=True),
         ServerSpec("yws", "y-websocket", "yws", True, True, True, _yws, "node"),
         ServerSpec("hocuspocus", "Hocuspocus", "hocuspocus", True, True, True, _hocuspocus, "node"),
         ServerSpec("pycrdt", "pycrdt-websocket", "yws", True, True, True, _pycrdt, "peers-venv"),
         ServerSpec("relay", "bare relay", "yws", False, False, False, _relay, "node"),
         ServerSpec("pyrelay", "relay on Quart", "yws", False, False, False, _pyrelay, "swell"),
+        ServerSpec(
+            "swell-uvicorn",
+            "Swell on uvicorn",
+            "yws",
+            True,
+            True,
+            False,
+            _swell_uvicorn,
+            "swell-uvicorn",
+            swell_app=True,
+        ),
     )
 }
-DEFAULT_ORDER = ["relay", "swell", "yws", "hocuspocus", "pycrdt"]  # pyrelay: on request
+DEFAULT_ORDER = ["relay", "swell", "yws", "hocuspocus", "pycrdt"]  # diagnostics: on request
 
 
 def free_port() -> int:
@@ -294,7 +315,7 @@ class RunningServer:
         """A fresh document to connect to."""
         self._rooms += 1
         name = f"{hint}-{self._rooms}"
-        if self.spec.key == "swell":
+        if self.spec.swell_app:
             body = json.dumps({"title": name}).encode()
             request = urllib.request.Request(
                 f"http://{HOST}:{self.port}/api/docs",
