@@ -17,10 +17,11 @@ from swell.rendering import render_html, render_text
 log = logging.getLogger(__name__)
 
 RETRY_CONSISTENT = 0.01
-BROADCAST_SLICE = 50
+BROADCAST_SLICE = 20
 """Viewers woken per loop iteration: the editors' sockets are read between slices, so 1,000
-viewers getting new content do not hold up everyone typing (each wake costs a trip through
-the response path: ~1,000 in one go kept the loop busy for tens of milliseconds)."""
+viewers getting new content do not hold up everyone typing. Measured with 1,000 viewers and an
+editor typing 10 edits/s: the editors' p99 was 137 ms all at once, 61 ms at 50, 32 ms at 20;
+the viewers' content p99 stayed at 284-292 ms."""
 
 
 def encode_activity(record: ActivityRecord) -> bytes:
