@@ -19,11 +19,11 @@ from swell.storage.document_store import SqlDocumentStore
 from swell.storage.engine import create_engine, create_session_factory
 from swell.transport.access import error, register_error_handlers
 from swell.transport.api import create_api
-from swell.transport.asgi import LeanWebsocketConnection
+from swell.transport.asgi import WebsocketRouter
 from swell.transport.events import create_events
 from swell.transport.export import create_export
 from swell.transport.pages import create_pages
-from swell.transport.ws import create_ws
+from swell.transport.ws import WebsocketEndpoint
 
 log = logging.getLogger(__name__)
 
@@ -76,21 +76,19 @@ class Services:
 
 def create_app(settings: Settings, *, web_dist: Path = WEB_DIST) -> Quart:
     app = Quart("swell")
-    app.asgi_websocket_class = LeanWebsocketConnection
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     services = Services(settings)
     app.extensions["swell"] = services
 
     app.register_blueprint(create_api(services.documents, max_body_bytes=settings.max_body_bytes))
-    app.register_blueprint(
-        create_ws(
-            services.documents,
-            services.rooms,
-            allowed_origins=settings.allowed_origins,
-            max_message_bytes=settings.max_message_bytes,
-            send_queue_messages=settings.send_queue_messages,
-        )
+    endpoint = WebsocketEndpoint(
+        services.documents,
+        services.rooms,
+        allowed_origins=settings.allowed_origins,
+        max_message_bytes=settings.max_message_bytes,
+        send_queue_messages=settings.send_queue_messages,
     )
+    app.asgi_app = WebsocketRouter(endpoint, app.asgi_app)  # type: ignore[method-assign, assignment]
     app.register_blueprint(
         create_events(
             services.documents,

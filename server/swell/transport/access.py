@@ -10,14 +10,16 @@ from quart.wrappers import Request, Websocket
 from swell.collab.documents import DocumentNotFound, InvalidToken, ReadOnly
 
 
-def token_of(request: Request | Websocket) -> str | None:
+def token_of(request: Request) -> str | None:
+    return bearer_or_query(request.headers.get("Authorization", ""), request.args.get("token"))
+
+
+def bearer_or_query(authorization: str, query_token: str | None) -> str | None:
     """``Authorization: Bearer <token>``, else ``?token=`` (browsers' WebSocket/EventSource)."""
-    header = request.headers.get("Authorization", "")
-    scheme, _, value = header.partition(" ")
+    scheme, _, value = authorization.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()
-    token = request.args.get("token")
-    return token or None
+    return query_token or None
 
 
 def error(status: int, message: str) -> tuple[Response, int]:

@@ -1,38 +1,23 @@
-"""Quart's WebSocket connection without its per-message signals.
-
-Quart dispatches the ``websocket_received`` and ``websocket_sent`` blinker signals for every
-message; nothing here listens to them, yet they doubled the cost of a send (32 µs against 15 µs
-measured on this machine), and fan-out to a full room is all sends. The received-message queue
-is also bounded, so a client that floods faster than its room applies is slowed down by TCP
-instead of growing the server's memory.
-"""
+"""The ASGI app the server runs: ``/ws/`` WebSockets go straight to the y-websocket endpoint,
+everything else (HTTP, SSE, lifespan) to Quart."""
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Awaitable, Callable
 
-from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable
-from quart.asgi import ASGIWebsocketConnection
-
-RECEIVE_QUEUE = 256
+from swell.transport.ws import PREFIX, Receive, Scope, Send, WebsocketEndpoint
 
 
-class LeanWebsocketConnection(ASGIWebsocketConnection):
-    async def __call__(self, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
-        self.queue = asyncio.Queue(RECEIVE_QUEUE)
-        await super().__call__(receive, send)
+class WebsocketRouter:
+    """Installed as ``app.asgi_app`` (middleware in the Flask manner): Quart still wraps every
+    call, its lifespan events start and stop the services, and ``app`` is what Hypercorn runs."""
 
-    async def handle_messages(self, receive: ASGIReceiveCallable) -> None:
-        while True:
-            event = await receive()
-            if event["type"] == "websocket.receive":
-                data = event.get("bytes")
-                await self.queue.put(data if data is not None else event.get("text"))
-            elif event["type"] == "websocket.disconnect":
-                return
+    def __init__(self, endpoint: WebsocketEndpoint, app: Callable[..., Awaitable[None]]) -> None:
+        self._endpoint = endpoint
+        self._app = app
 
-    async def send_data(self, send: ASGISendCallable, data: str | bytes) -> None:
-        if isinstance(data, str):
-            await send({"type": "websocket.send", "bytes": None, "text": data})
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and scope["path"].startswith(PREFIX):
+            await self._endpoint(scope, receive, send)
         else:
-            await send({"type": "websocket.send", "bytes": data, "text": None})
+            await self._app(scope, receive, send)
