@@ -3,11 +3,14 @@ the rows it replaces; anything else is folded from the journal, so nothing is ev
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from pycrdt import Doc, Text
+from pycrdt import Doc, Text, create_update_message
 
 from swell.collab.compaction import build_doc, compact_document, holds_everything
+from swell.collab.peer import Peer, Role
+from swell.collab.room import COMPACT_INTERVAL, Room
 from swell.records import PendingUpdate, StoredState
 from swell.storage.catalog import SqlDocumentCatalog
 from swell.storage.document_store import SqlDocumentStore
@@ -98,3 +101,24 @@ async def test_pending_rows_survive_a_compaction_from_the_rooms_document(stores:
     doc = build_doc(state)
     doc.apply_update(rows[0])  # the missing piece turns up later
     assert str(doc.get("text", type=Text)) == "abc"
+
+
+async def test_a_busy_room_compacts_at_most_once_per_interval(stores: Stores) -> None:
+    catalog, store = stores
+    await catalog.create_document("c4", "T", b"e" * 32, b"v" * 32)
+    room = await Room.load("c4", store, compact_every=10)
+    peer = Peer(Role.EDIT)
+    room.join(peer)
+    source: Doc[Any] = Doc()
+    started = time.monotonic()
+    for batch in range(3):  # 3 x 10 updates, each batch reaching compact_every
+        for update in typing(source, [f"{batch}{i};" for i in range(10)]):
+            room.receive(peer, create_update_message(update))
+        await room.flush()
+        if room._compaction is not None:
+            await room._compaction
+    assert time.monotonic() - started < COMPACT_INTERVAL, "too slow to tell"
+    assert await store.count_updates("c4") == 20  # the first batch folded, the others wait
+    await room.close()  # and closing compacts the rest
+    state = await store.load_state("c4")
+    assert list(state.updates) == [] and content(state) == str(source.get("text", type=Text))
