@@ -9,9 +9,10 @@ import weakref
 from typing import Any
 
 import pytest
-from pycrdt import Doc, Text, create_update_message
+from pycrdt import Doc, Text, XmlElement, XmlFragment, XmlText, create_update_message
 
 from swell.collab.compaction import CompactionMismatch, build_doc, compact_document
+from swell.collab.events import DocumentEdited
 from swell.collab.peer import CloseCode, Peer, Role
 from swell.collab.registry import LoadFailed, RoomRegistry
 from swell.collab.room import Room
@@ -303,3 +304,42 @@ async def test_compaction_keeps_updates_whose_dependencies_are_missing(
     doc = build_doc(state)
     doc.apply_update(ups[0])  # the missing piece turns up later
     assert str(doc.get("text", type=Text)) == str(source.get("text", type=Text))
+
+
+async def test_edits_in_one_batch_are_counted_per_author(
+    stores: tuple[SqlDocumentCatalog, SqlDocumentStore],
+) -> None:
+    """Runs of updates from one socket are applied in one transaction; the counts must still
+    add up per author, with another author's run in between."""
+    room = await new_room(stores, "d11")
+    ada, bob = Peer(Role.EDIT), Peer(Role.EDIT)
+    room.join(ada)
+    room.join(bob)
+    edited: list[DocumentEdited] = []
+    room.subscribe(lambda e: edited.append(e) if isinstance(e, DocumentEdited) else None)
+    by_ada = typed_in_paragraph(6)  # 3 characters each
+    by_bob = typed_in_paragraph(2)
+    for update in [*by_ada[:3], *by_bob, *by_ada[3:]]:  # one batch: ada, bob, ada
+        room.receive(ada if update in by_ada else bob, create_update_message(update))
+    await room.flush()
+    counted: dict[int, int] = {}
+    for event in edited:
+        counted[event.peer_id] = counted.get(event.peer_id, 0) + event.added
+    assert counted == {ada.id: 18, bob.id: 6}
+    await room.close()
+
+
+def typed_in_paragraph(n: int) -> list[bytes]:
+    """n updates to the rich text, 3 characters each (the first also adds the paragraph)."""
+    doc: Doc[Any] = Doc()
+    text = XmlText()
+    paragraph = XmlElement("paragraph", contents=[text])
+    out = []
+    for i in range(n):
+        before = doc.get_state()
+        if i == 0:
+            doc.get("default", type=XmlFragment).children.append(paragraph)
+            text = paragraph.children[0]
+        text.insert(len(text), f"{i:03d}")
+        out.append(doc.get_update(before))
+    return out
