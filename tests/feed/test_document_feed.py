@@ -40,6 +40,20 @@ async def type_paragraph(room: Room, author: Doc, peer: Peer, words: str) -> Non
     await room.flush()
 
 
+async def first_content_going_out(
+    stores: tuple[SqlDocumentCatalog, SqlDocumentStore],
+) -> tuple[Room, DocumentFeed, Doc, Peer]:
+    """An editor typed "first"; its content has reached the first slice of viewers."""
+    room, feed = await open_feed(stores)
+    author, peer = Doc(), Peer(Role.EDIT)
+    room.join(peer)
+    await type_paragraph(room, author, peer, "first")
+    feed.content_changed()
+    first = next(iter(feed.viewers.values()))
+    await wait_until(lambda: b"first" in b"".join(first._queue))
+    return room, feed, author, peer
+
+
 def last_content(viewer: Subscriber) -> bytes:
     frames = b"".join(viewer._queue).split(b"\n\n")
     return [f for f in frames if f.startswith(b"event: content")][-1]
@@ -49,13 +63,8 @@ async def test_content_reaches_viewers_a_slice_per_loop_iteration(
     stores: tuple[SqlDocumentCatalog, SqlDocumentStore],
 ) -> None:
     """The editors' sockets are read between slices: 1,000 viewers must not stall the room."""
-    room, feed = await open_feed(stores)
-    author, peer = Doc(), Peer(Role.EDIT)
-    room.join(peer)
-    await type_paragraph(room, author, peer, "first")
-    feed.content_changed()
+    room, feed, author, peer = await first_content_going_out(stores)
     viewers = list(feed.viewers.values())
-    await wait_until(lambda: b"first" in b"".join(viewers[0]._queue))
     assert not any(b"first" in b"".join(v._queue) for v in viewers[-BROADCAST_SLICE:])
     await wait_until(lambda: all(b"first" in b"".join(v._queue) for v in viewers))
     await room.close()
@@ -64,13 +73,8 @@ async def test_content_reaches_viewers_a_slice_per_loop_iteration(
 async def test_newer_content_replaces_a_broadcast_still_going_out(
     stores: tuple[SqlDocumentCatalog, SqlDocumentStore],
 ) -> None:
-    room, feed = await open_feed(stores)
-    author, peer = Doc(), Peer(Role.EDIT)
-    room.join(peer)
-    await type_paragraph(room, author, peer, "first")
-    feed.content_changed()
+    room, feed, author, peer = await first_content_going_out(stores)
     viewers = list(feed.viewers.values())
-    await wait_until(lambda: b"first" in b"".join(viewers[0]._queue))
     await type_paragraph(room, author, peer, "second")  # while the first is still going out
     feed.content_changed()
     await wait_until(lambda: all(b"second" in last_content(v) for v in viewers))
