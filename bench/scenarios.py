@@ -25,6 +25,7 @@ from bench.servers import (
     BENCH_DIR,
     GENERATOR_CPU,
     PEERS_PYTHON,
+    Room,
     RunningServer,
     ServerFailed,
     ServerSpec,
@@ -118,6 +119,19 @@ def _gen(
             f"{measured['steal_cores']:.2f} meanwhile (numbers are noisy)"
         )
     return run, measured
+
+
+def _load_after_restart(ctx: Context, srv: RunningServer, room: Room, state: Path) -> Json:
+    """A new client loads the document from the restarted server; its result (cold load and
+    completeness, against the state the builder saved)."""
+    load, _ = _gen(
+        ctx,
+        srv,
+        {"mode": "load", "url": room.url, "room": room.name, "state_file": str(state)}
+        | {"quiet_s": 1 if ctx.quick else 3},
+        timeout=120,
+    )
+    return load.result
 
 
 def _alive_or_fail(ctx: Context, scenario: str, srv: RunningServer) -> bool:
@@ -367,14 +381,7 @@ def cold_load(ctx: Context) -> Json:
                 code, stop_s, killed = srv.stop(timeout=30)
                 disk = srv.disk_bytes()
                 listen_s = srv.start()
-                load, _ = _gen(
-                    ctx,
-                    srv,
-                    {"mode": "load", "url": room.url, "room": room.name, "state_file": str(state)}
-                    | {"quiet_s": 1 if ctx.quick else 3},
-                    timeout=120,
-                )
-                lr = load.result
+                lr = _load_after_restart(ctx, srv, room, state)
                 r = {
                     "updates": size,
                     "build_rate": b["rate"],
@@ -496,14 +503,7 @@ def sigterm(ctx: Context) -> Json:
             code, waited, killed = srv.wait(timeout=30)
             exit_s = (time.monotonic() - signalled[0]) if signalled else None
             srv.start()
-            load, _ = _gen(
-                ctx,
-                srv,
-                {"mode": "load", "url": room.url, "room": room.name, "state_file": str(state)}
-                | {"quiet_s": 1 if ctx.quick else 3},
-                timeout=120,
-            )
-            lr = load.result
+            lr = _load_after_restart(ctx, srv, room, state)
             seen = run.result["seen_by_observer"]
             r = {
                 "updates": updates,
