@@ -30,9 +30,9 @@ class Settings:
         default=16 * 1024 * 1024, metadata={"help": "largest WebSocket message accepted"}
     )
     max_body_bytes: int = field(default=64 * 1024, metadata={"help": "largest JSON request body"})
-    send_queue_messages: int = field(
-        default=4096,
-        metadata={"help": "messages queued for one slow socket before it is closed (1013)"},
+    send_queue_bytes: int = field(
+        default=64 * 1024 * 1024,
+        metadata={"help": "bytes queued for one slow socket before it is closed (1013)"},
     )
     ws_ping_seconds: float = field(
         default=20.0, metadata={"help": "WebSocket ping interval, to find dead peers"}
@@ -71,6 +71,62 @@ class Settings:
         default=8.0, metadata={"help": "time allowed for a clean stop on SIGTERM"}
     )
     log_level: str = field(default="info", metadata={"help": "debug, info, warning or error"})
+    # ---- what one client may do (see README, "Limits") ------------------------------------
+    public_url: str = field(
+        default="",
+        metadata={
+            "help": "the address browsers use, e.g. https://swell.example (WebSocket Origin "
+            "check; default: the listening address)"
+        },
+    )
+    trusted_proxies: tuple[str, ...] = field(
+        default=(),
+        metadata={
+            "help": "proxy addresses (IPs or CIDRs, comma separated) whose X-Forwarded-For "
+            "names the client for rate limits"
+        },
+    )
+    max_frame_messages: int = field(
+        default=32, metadata={"help": "y-websocket messages one WebSocket frame may carry"}
+    )
+    socket_messages_per_second: int = field(
+        default=2000,
+        metadata={"help": "messages one socket may send per second, sustained (1008 beyond)"},
+    )
+    socket_bytes_per_second: int = field(
+        default=8 * 1024 * 1024,
+        metadata={"help": "bytes one socket may send per second, sustained (1008 beyond)"},
+    )
+    awareness_ids_per_socket: int = field(
+        default=4, metadata={"help": "awareness client ids one socket may announce"}
+    )
+    awareness_state_bytes: int = field(
+        default=8 * 1024, metadata={"help": "largest awareness state (JSON bytes) accepted"}
+    )
+    max_document_bytes: int = field(
+        default=32 * 1024 * 1024,
+        metadata={"help": "largest document (encoded bytes); updates beyond it are refused"},
+    )
+    sockets_per_document: int = field(
+        default=2000, metadata={"help": "WebSockets one document accepts at once"}
+    )
+    streams_per_document: int = field(
+        default=2000, metadata={"help": "event streams one document accepts at once"}
+    )
+    sse_queue_bytes: int = field(
+        default=4 * 1024 * 1024,
+        metadata={"help": "bytes queued for one slow viewer before it is dropped"},
+    )
+    creates_per_minute: int = field(
+        default=30, metadata={"help": "documents one client address may create per minute"}
+    )
+    connects_per_minute: int = field(
+        default=600,
+        metadata={"help": "WebSockets and event streams one client address may open per minute"},
+    )
+    writes_per_minute: int = field(
+        default=600, metadata={"help": "REST writes one client address may make per minute"}
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:

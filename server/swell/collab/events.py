@@ -1,4 +1,5 @@
-"""What happens in a room, in the past tense, for whoever listens (the viewers' feed)."""
+"""What happens in a room, in the past tense, carrying what its consumers need (the viewers'
+feed, the activity recorder), so that none of them reads a room's internals."""
 
 from __future__ import annotations
 
@@ -8,23 +9,35 @@ from swell.collab.peer import Role
 
 
 @dataclass(frozen=True, slots=True)
-class PeerJoined:
-    doc_id: str
+class Participant:
+    """One socket as presence shows it. ``role`` is what its token grants, never what its
+    awareness claims; ``name`` is None until its awareness announced a user (cleaned by the
+    name rule), ``color`` is ``#rrggbb`` or None."""
+
     peer_id: int
     role: Role
+    name: str | None
+    color: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PeerJoined:
+    doc_id: str
+    peer: Participant
+
+
+@dataclass(frozen=True, slots=True)
+class PeerChanged:
+    """A socket's name or colour changed (cursor moves are not events)."""
+
+    doc_id: str
+    peer: Participant
 
 
 @dataclass(frozen=True, slots=True)
 class PeerLeft:
     doc_id: str
-    peer_id: int
-    role: Role
-    name: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class PresenceChanged:
-    doc_id: str
+    peer: Participant
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,17 +71,36 @@ class DocumentDeleted:
 
 
 @dataclass(frozen=True, slots=True)
+class TokenRotated:
+    """The token of ``role`` was replaced: whatever was opened with the old one must end."""
+
+    doc_id: str
+    role: Role
+
+
+@dataclass(frozen=True, slots=True)
+class RoomFailed:
+    """The room stopped (a stage of a batch raised): its sockets were closed with 1011 and
+    nothing it applied after its last commit was shown to anyone. Streams bound to it end."""
+
+    doc_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class RoomUnloaded:
     doc_id: str
 
 
 RoomEvent = (
     PeerJoined
+    | PeerChanged
     | PeerLeft
-    | PresenceChanged
     | DocumentEdited
     | DocumentCreated
     | DocumentRenamed
     | DocumentDeleted
+    | TokenRotated
+    | RoomFailed
     | RoomUnloaded
 )
