@@ -86,7 +86,7 @@ def create_app(settings: Settings, *, web_dist: Path = WEB_DIST) -> Quart:
         services.rooms,
         allowed_origins=settings.allowed_origins,
         max_message_bytes=settings.max_message_bytes,
-        send_queue_messages=settings.send_queue_messages,
+        send_queue_bytes=settings.send_queue_bytes,
     )
     app.asgi_app = WebsocketRouter(endpoint, app.asgi_app)  # type: ignore[method-assign, assignment]
     app.register_blueprint(

@@ -198,7 +198,7 @@ async def test_slow_peer_is_closed_without_delaying_others(
 ) -> None:
     _, store = stores
     room = await new_room(stores, "d8", 10_000)
-    writer, slow, fast = Peer(Role.EDIT), Peer(Role.VIEW, limit=10), Peer(Role.VIEW)
+    writer, slow, fast = Peer(Role.EDIT), Peer(Role.VIEW, limit_bytes=400), Peer(Role.VIEW)
     for peer in (writer, slow, fast):
         room.join(peer)
     _, ups = edits(40)

@@ -74,7 +74,7 @@ class ActivityRecorder:
         elif isinstance(event, PresenceChanged):
             self._note_joins(event.doc_id)
         elif isinstance(event, PeerLeft):
-            key = (event.doc_id, event.peer_id)
+            key = (event.doc_id, event.peer.peer_id)
             self._close_burst(key)
             name = self._joined.pop(key, None)
             if name is not None:

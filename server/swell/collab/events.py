@@ -88,6 +88,13 @@ class RoomFailed:
 
 
 @dataclass(frozen=True, slots=True)
+class PresenceChanged:
+    """Transitional: replaced by PeerJoined/PeerChanged/PeerLeft once the room is rebuilt."""
+
+    doc_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class RoomUnloaded:
     doc_id: str
 
@@ -102,5 +109,6 @@ RoomEvent = (
     | DocumentDeleted
     | TokenRotated
     | RoomFailed
+    | PresenceChanged
     | RoomUnloaded
 )

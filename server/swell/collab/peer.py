@@ -34,14 +34,17 @@ class Peer:
     """Frames are queued without waiting; a peer that falls too far behind is closed (1013)
     so that one slow socket never delays the room or its other sockets."""
 
-    def __init__(self, role: Role, *, wants_extensions: bool = False, limit: int = 4096) -> None:
+    def __init__(
+        self, role: Role, *, wants_extensions: bool = False, limit_bytes: int = 64 << 20
+    ) -> None:
         self.id = next(_ids)
         self.role = role
         self.wants_extensions = wants_extensions
         self.client_ids: set[int] = set()
         self.sent_updates = False
         self.close_code: int | None = None
-        self._limit = limit
+        self._limit_bytes = limit_bytes
+        self._queued_bytes = 0
         self._outbox: deque[bytes] = deque()
         self._wake = asyncio.Event()
 
@@ -52,9 +55,10 @@ class Peer:
     def send(self, frame: bytes) -> None:
         if self.close_code is not None:
             return
-        if len(self._outbox) >= self._limit:
+        if self._queued_bytes + len(frame) > self._limit_bytes:
             self.close(CloseCode.TRY_AGAIN)
             return
+        self._queued_bytes += len(frame)
         self._outbox.append(frame)
         self._wake.set()
 
@@ -63,6 +67,7 @@ class Peer:
         if self.close_code is None:
             self.close_code = code
             self._outbox.clear()
+            self._queued_bytes = 0
             self._wake.set()
 
     async def next_frame(self) -> bytes | None:
@@ -71,7 +76,9 @@ class Peer:
             if self.close_code is not None:
                 return None
             if self._outbox:
-                return self._outbox.popleft()
+                frame = self._outbox.popleft()
+                self._queued_bytes -= len(frame)
+                return frame
             self._wake.clear()
             await self._wake.wait()
 

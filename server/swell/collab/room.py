@@ -26,6 +26,7 @@ from swell.collab.compaction import build_doc, compact_document
 from swell.collab.edit_counter import EditCounter
 from swell.collab.events import (
     DocumentEdited,
+    Participant,
     PeerJoined,
     PeerLeft,
     PresenceChanged,
@@ -173,7 +174,7 @@ class Room:
         states = list(self.awareness.states)
         if states:
             peer.send(encode_awareness(self.awareness.encode_awareness_update(states)))
-        self._emit(PeerJoined(self.doc_id, peer.id, peer.role))
+        self._emit(PeerJoined(self.doc_id, Participant(peer.id, peer.role, None, None)))
 
     def leave(self, peer: Peer) -> None:
         """Remove the socket and the awareness states it announced, so no cursor stays."""
@@ -187,7 +188,7 @@ class Room:
             self._broadcast(removal, None)
             if self._relay is not None:
                 self._relay.publish(self.doc_id, self, removal)
-        self._emit(PeerLeft(self.doc_id, peer.id, peer.role, name))
+        self._emit(PeerLeft(self.doc_id, Participant(peer.id, peer.role, name, None)))
 
     def receive(self, peer: Peer, frame: bytes) -> None:
         """Handle one binary frame; raises MalformedMessage/UnsupportedMessage for bad input."""

@@ -43,13 +43,13 @@ class WebsocketEndpoint:
         *,
         allowed_origins: tuple[str, ...],
         max_message_bytes: int,
-        send_queue_messages: int,
+        send_queue_bytes: int,
     ) -> None:
         self._documents = documents
         self._rooms = rooms
         self._allowed_origins = allowed_origins
         self._max_message_bytes = max_message_bytes
-        self._send_queue_messages = send_queue_messages
+        self._send_queue_bytes = send_queue_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         doc_id = scope["path"][len(PREFIX) :]
@@ -86,7 +86,7 @@ class WebsocketEndpoint:
             peer = Peer(
                 role,
                 wants_extensions=_first(args, "swell") == "1",
-                limit=self._send_queue_messages,
+                limit_bytes=self._send_queue_bytes,
             )
             await self._serve(room, peer, receive, send)
         finally:
