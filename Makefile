@@ -5,7 +5,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 WEB_SOURCES := $(shell find web/src -type f 2>/dev/null) web/build.mjs web/tsconfig.json
 PYTEST_ARGS ?=
-PY_DIRS := $(wildcard server tests e2e bench migrations)
+PY_DIRS := $(wildcard server tests e2e bench)
+# The web build lands inside the package (package data, found with importlib.resources), so
+# the editable install serves the fresh build and `pip install .` ships it.
+WEB_OUT := server/swell/web
 
 .PHONY: help run test check lint format typecheck web install install-test install-bench chromium bench bench-smoke screenshots clean
 
@@ -49,13 +52,13 @@ $(VENV)/.installed-bench: $(VENV)/.installed pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	touch $@
 
-web: web/dist/.built ## build the web app into web/dist (only when its sources changed)
+web: $(WEB_OUT)/.built ## build the web app into server/swell/web (only when its sources changed)
 
 web/node_modules/.installed: web/package.json web/package-lock.json
 	cd web && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-web/dist/.built: web/node_modules/.installed $(WEB_SOURCES)
+$(WEB_OUT)/.built: web/node_modules/.installed $(WEB_SOURCES)
 	cd web && npm run --silent build
 	touch $@
 
@@ -90,4 +93,4 @@ screenshots: install-test web chromium ## save screenshots of the app into docs/
 	SWELL_SCREENSHOTS=docs/screenshots $(BIN)/pytest e2e -k screenshots $(PYTEST_ARGS)
 
 clean: ## remove the virtualenv, node_modules and build output
-	rm -rf $(VENV) web/node_modules web/dist
+	rm -rf $(VENV) web/node_modules $(WEB_OUT) web/dist

@@ -1,5 +1,6 @@
-// Builds the three pages into web/dist: HTML from src/*.html with hashed asset tags injected,
-// bundles in dist/assets/<name>-<hash>.{js,css}, and dist/sizes.json with gzipped JS sizes.
+// Builds the three pages into server/swell/web, where the Python package ships them as package
+// data (found with importlib.resources): HTML from src/*.html with hashed asset tags injected,
+// bundles in assets/<name>-<hash>.{js,css}, and sizes.json with gzipped JS sizes.
 import * as esbuild from "esbuild";
 import { createHash } from "node:crypto";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
@@ -9,7 +10,7 @@ import zlib from "node:zlib";
 
 const root = path.dirname(fileURLToPath(import.meta.url));
 const src = path.join(root, "src");
-const dist = path.join(root, "dist");
+const dist = path.join(root, "..", "server", "swell", "web");
 const assets = path.join(dist, "assets");
 
 /** page name → its entry module and its HTML template (output file has the template's name). */

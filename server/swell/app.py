@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from importlib.resources import files
 from pathlib import Path
 
 from quart import Quart, Response
@@ -28,7 +29,7 @@ from swell.transport.ws import WebsocketEndpoint
 log = logging.getLogger(__name__)
 
 WARM_UP_ID = ""  # no document has it: reading it touches every layer and finds nothing
-WEB_DIST = Path(__file__).resolve().parents[2] / "web" / "dist"
+WEB_DIST = Path(str(files("swell") / "web"))  # package data: `make web` builds it there
 
 
 class Services:

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from alembic import command
 from alembic.config import Config
 
-MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
+SCRIPT_LOCATION = "swell:migrations"
+"""The migrations ship inside the package: Alembic finds ``package:resource`` locations through
+importlib.resources, so an installed wheel works as well as a checkout (pyproject's
+``[tool.alembic]`` names the same location for the ``alembic`` command)."""
 
 
 def alembic_config(database_url: str) -> Config:
     config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("script_location", SCRIPT_LOCATION)
     config.attributes["database_url"] = database_url
     return config
 
