@@ -15,7 +15,7 @@ Marks that may overlap themselves are keyed "name--<8 chars of base64 hash>".
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
 
@@ -53,8 +53,13 @@ _MARK_RANK: dict[MarkName, int] = {name: rank for rank, name in enumerate(_MARK_
 _HASHED_MARK = re.compile(r"(.*)(--[a-zA-Z0-9+/=]{8})")
 _NEWLINE = re.compile(r"\r\n|\r|\n")
 
-# Deeper structures are dropped rather than risking RecursionError on a hostile document.
+# Structure deeper than this is flattened: its text joins the nearest block that is rendered,
+# as paragraphs, so a hostile document can neither make a renderer recurse without bound nor
+# hide content from viewers and exports. Below the cap the walk is iterative.
 MAX_DEPTH = 64
+
+# Elements whose text forms one paragraph when structure below the cap is flattened.
+_TEXTBLOCKS = frozenset({"paragraph", "heading", "codeBlock"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,9 +146,9 @@ def read_fragment(fragment: pycrdt.XmlFragment) -> list[Block]:
 
 def _read_blocks(children: Iterable[_Child], depth: int) -> list[Block]:
     """Read block content; stray inline content is wrapped into paragraphs."""
+    if depth >= MAX_DEPTH:
+        return _flatten_blocks(children)
     blocks: list[Block] = []
-    if depth > MAX_DEPTH:
-        return blocks
     pending: list[Inline] = []
 
     def flush() -> None:
@@ -174,9 +179,9 @@ def _read_block(element: pycrdt.XmlElement, tag: str | None, depth: int) -> Bloc
     """Map one allow-listed block element; None means "not a known block"."""
     attrs = element.attributes
     if tag == "paragraph":
-        return Paragraph(_read_inline_content(element, depth))
+        return Paragraph(_read_inline_content(element))
     if tag == "heading":
-        return Heading(heading_level(attrs.get("level")), _read_inline_content(element, depth))
+        return Heading(heading_level(attrs.get("level")), _read_inline_content(element))
     if tag == "bulletList":
         return BulletList(_read_items(element, depth))
     if tag == "orderedList":
@@ -184,7 +189,7 @@ def _read_block(element: pycrdt.XmlElement, tag: str | None, depth: int) -> Bloc
     if tag == "blockquote":
         return Blockquote(tuple(_read_blocks(element.children, depth + 1)))
     if tag == "codeBlock":
-        return CodeBlock(_read_plain_text(element, depth), safe_language(attrs.get("language")))
+        return CodeBlock(_read_plain_text(element), safe_language(attrs.get("language")))
     if tag == "horizontalRule":
         return HorizontalRule()
     return None
@@ -193,8 +198,6 @@ def _read_block(element: pycrdt.XmlElement, tag: str | None, depth: int) -> Bloc
 def _read_items(element: pycrdt.XmlElement, depth: int) -> tuple[ListItem, ...]:
     """Read list items; any other child becomes an item of its own rather than being lost."""
     items: list[ListItem] = []
-    if depth > MAX_DEPTH:
-        return ()
     for child in element.children:
         if isinstance(child, pycrdt.XmlElement) and child.tag == "listItem":
             items.append(ListItem(tuple(_read_blocks(child.children, depth + 2))))
@@ -205,24 +208,80 @@ def _read_items(element: pycrdt.XmlElement, depth: int) -> tuple[ListItem, ...]:
     return tuple(items)
 
 
-def _read_inline_content(element: pycrdt.XmlElement, depth: int) -> tuple[Inline, ...]:
-    return _normalize_inlines(_read_inlines(element.children, depth + 1))
+def _read_inline_content(element: pycrdt.XmlElement) -> tuple[Inline, ...]:
+    return _normalize_inlines(_read_inlines(element.children))
 
 
-def _read_inlines(children: Iterable[_Child], depth: int) -> list[Inline]:
+_ENTER, _EXIT = 0, 1
+
+
+def _walk(children: Iterable[_Child]) -> Iterator[tuple[int, _Child]]:
+    """Every node below ``children`` in document order, depth-first, without recursion: a
+    document may nest elements 10,000 deep. Yields (``_ENTER``, node) for every node and
+    (``_EXIT``, element) after an element's last descendant."""
+    stack: list[tuple[pycrdt.XmlElement | None, Iterator[_Child]]] = [(None, iter(children))]
+    while stack:
+        parent, iterator = stack[-1]
+        child = next(iterator, None)
+        if child is None:
+            stack.pop()
+            if parent is not None:
+                yield _EXIT, parent
+            continue
+        yield _ENTER, child
+        if isinstance(child, pycrdt.XmlElement):
+            stack.append((child, iter(child.children)))
+
+
+def _read_inlines(children: Iterable[_Child]) -> list[Inline]:
     """Read inline content; elements other than hardBreak are flattened to their text."""
     inlines: list[Inline] = []
-    if depth > MAX_DEPTH:
-        return inlines
-    for child in children:
-        if isinstance(child, pycrdt.XmlText):
-            inlines.extend(_read_text(child))
-        elif isinstance(child, pycrdt.XmlElement):
-            if child.tag == "hardBreak":
-                inlines.append(HardBreak())
-            else:
-                inlines.extend(_read_inlines(child.children, depth + 1))
+    for step, node in _walk(children):
+        if step != _ENTER:
+            continue
+        if isinstance(node, pycrdt.XmlText):
+            inlines.extend(_read_text(node))
+        elif isinstance(node, pycrdt.XmlElement) and node.tag == "hardBreak":
+            inlines.append(HardBreak())
     return inlines
+
+
+def _flatten_blocks(children: Iterable[_Child]) -> list[Block]:
+    """Structure below the depth cap: every text becomes part of a paragraph, one per
+    paragraph, heading or code block found (and one per run of stray text between them)."""
+    blocks: list[Block] = []
+    pending: list[Inline] = []
+    inside = 0  # how many text blocks we are in (a paragraph may hold a hostile paragraph)
+
+    def flush() -> None:
+        content = _normalize_inlines(pending)
+        if content:
+            blocks.append(Paragraph(content))
+        pending.clear()
+
+    for step, node in _walk(children):
+        if isinstance(node, pycrdt.XmlText):
+            pending.extend(_read_text(node))
+            continue
+        if not isinstance(node, pycrdt.XmlElement):
+            continue
+        tag = node.tag
+        if tag == "hardBreak":
+            if step == _ENTER:
+                pending.append(HardBreak())
+        elif tag in _TEXTBLOCKS:
+            if step == _ENTER:
+                if not inside:
+                    flush()
+                inside += 1
+            else:
+                inside -= 1
+                if not inside:
+                    flush()
+        elif not inside and step == _ENTER:
+            flush()  # a container starts: its text must not run into the text before it
+    flush()
+    return blocks
 
 
 def _read_text(text: pycrdt.XmlText) -> list[Inline]:
@@ -241,18 +300,16 @@ def _read_text(text: pycrdt.XmlText) -> list[Inline]:
     return inlines
 
 
-def _read_plain_text(element: pycrdt.XmlElement | pycrdt.XmlText, depth: int) -> str:
+def _read_plain_text(element: pycrdt.XmlElement) -> str:
     """Concatenate all text below an element, ignoring marks (for code blocks)."""
-    if isinstance(element, pycrdt.XmlText):
-        return "".join(value for value, _ in element.diff() if isinstance(value, str))
-    if depth > MAX_DEPTH:
-        return ""
-    if element.tag == "hardBreak":
-        return "\n"
     parts: list[str] = []
-    for child in element.children:
-        if isinstance(child, pycrdt.XmlText | pycrdt.XmlElement):
-            parts.append(_read_plain_text(child, depth + 1))
+    for step, node in _walk(element.children):
+        if step != _ENTER:
+            continue
+        if isinstance(node, pycrdt.XmlText):
+            parts.extend(value for value, _ in node.diff() if isinstance(value, str))
+        elif isinstance(node, pycrdt.XmlElement) and node.tag == "hardBreak":
+            parts.append("\n")
     return "".join(parts)
 
 
