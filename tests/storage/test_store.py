@@ -1,18 +1,33 @@
-"""One storage contract, run against SQLite and PostgreSQL."""
+"""One storage contract: the catalog and activity log against SQLite and PostgreSQL, the update
+journal (``DocumentStore``) against those and the in-memory store too."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from pycrdt import Doc, Text
+from sqlalchemy.exc import IntegrityError
 
-from swell.records import PendingUpdate
+from swell.migrate import upgrade_database
+from swell.records import PendingUpdate, StoredState
 from swell.storage.activity_log import SqlActivityLog
 from swell.storage.catalog import SqlDocumentCatalog
 from swell.storage.document_store import SqlDocumentStore
 from swell.storage.engine import create_engine, create_session_factory
+from swell.storage.memory_store import MemoryDocumentStore, UnknownDocumentError
+from tests.conftest import POSTGRES_ENV
+
+JOURNAL_BACKENDS = [
+    "sqlite",
+    *(["postgres"] if os.environ.get(POSTGRES_ENV) else []),
+    "memory",
+]
+EMPTY = StoredState(snapshot=None, updates=[], last_update_id=0, updates_since_snapshot=0)
 
 
 @dataclass
@@ -27,6 +42,46 @@ async def stores(database_url: str) -> AsyncIterator[Stores]:
     engine = create_engine(database_url)
     sessions = create_session_factory(engine)
     yield Stores(SqlDocumentCatalog(sessions), SqlDocumentStore(sessions), SqlActivityLog(sessions))
+    await engine.dispose()
+
+
+@dataclass
+class Journal:
+    """One ``DocumentStore`` and the way its backend makes and deletes documents."""
+
+    documents: SqlDocumentStore | MemoryDocumentStore
+    add_document: Callable[[str], Awaitable[object]]
+    delete_document: Callable[[str], Awaitable[object]]
+    unknown_document: type[Exception]
+    """What writing content for a document that does not exist raises."""
+
+
+@pytest.fixture(params=JOURNAL_BACKENDS)
+async def journal(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Journal]:
+    if request.param == "memory":
+        memory = MemoryDocumentStore()
+
+        async def add(doc_id: str) -> None:
+            memory.add_document(doc_id)
+
+        async def delete(doc_id: str) -> bool:
+            return memory.delete_document(doc_id)
+
+        yield Journal(memory, add, delete, UnknownDocumentError)
+        return
+    if request.param == "postgres":
+        url = str(request.getfixturevalue("postgres_url"))
+    else:
+        url = f"sqlite+aiosqlite:///{tmp_path / 'journal.db'}"
+        await asyncio.to_thread(upgrade_database, url)  # Alembic runs its own event loop
+    engine = create_engine(url)
+    sessions = create_session_factory(engine)
+    catalog = SqlDocumentCatalog(sessions)
+
+    async def create(doc_id: str) -> object:
+        return await catalog.create_document(doc_id, "T", b"e" * 32, b"v" * 32)
+
+    yield Journal(SqlDocumentStore(sessions), create, catalog.delete_document, IntegrityError)
     await engine.dispose()
 
 
@@ -45,6 +100,10 @@ def updates(n: int) -> list[bytes]:
     return out
 
 
+def pending(ups: list[bytes], author: str | None = None) -> list[PendingUpdate]:
+    return [PendingUpdate(u, author) for u in ups]
+
+
 async def test_catalog_round_trip(stores: Stores) -> None:
     created = await stores.catalog.create_document("doc-a", "Title", b"e" * 32, b"v" * 32)
     fetched = await stores.catalog.get_document("doc-a")
@@ -59,63 +118,112 @@ async def test_catalog_round_trip(stores: Stores) -> None:
     assert await stores.catalog.delete_document("doc-a") is False
 
 
-async def test_append_returns_increasing_ids_and_loads_in_order(stores: Stores) -> None:
-    await new_doc(stores, "doc-b")
+async def test_append_returns_increasing_ids_and_loads_in_order(journal: Journal) -> None:
+    await journal.add_document("doc-b")
     ups = updates(5)
-    first = await stores.documents.append_updates(
-        "doc-b", [PendingUpdate(u, "Ada") for u in ups[:2]]
-    )
-    last = await stores.documents.append_updates("doc-b", [PendingUpdate(u, None) for u in ups[2:]])
+    first = await journal.documents.append_updates("doc-b", pending(ups[:2], "Ada"))
+    last = await journal.documents.append_updates("doc-b", pending(ups[2:]))
     assert last > first
-    state = await stores.documents.load_state("doc-b")
+    state = await journal.documents.load_state("doc-b")
     assert state.snapshot is None
     assert list(state.updates) == ups
     assert state.last_update_id == last
     assert state.updates_since_snapshot == 5
 
 
-async def test_compact_replaces_covered_rows_atomically(stores: Stores) -> None:
-    await new_doc(stores, "doc-c")
+async def test_a_missing_document_loads_empty(journal: Journal) -> None:
+    assert await journal.documents.load_state("missing") == EMPTY
+    assert await journal.documents.load_log("missing", 10) == EMPTY
+
+
+async def test_content_for_a_missing_document_is_refused(journal: Journal) -> None:
+    with pytest.raises(journal.unknown_document):
+        await journal.documents.append_updates("missing", pending(updates(1)))
+    with pytest.raises(journal.unknown_document):
+        await journal.documents.compact("missing", b"SNAPSHOT", 1)
+    assert await journal.documents.load_state("missing") == EMPTY
+
+
+async def test_documents_keep_their_own_journals(journal: Journal) -> None:
+    await journal.add_document("doc-x")
+    await journal.add_document("doc-y")
+    ups = updates(3)
+    x = await journal.documents.append_updates("doc-x", pending(ups[:1]))
+    y = await journal.documents.append_updates("doc-y", pending(ups[1:]))
+    assert x != y
+    await journal.documents.compact("doc-x", b"X", x)
+    state_x = await journal.documents.load_state("doc-x")
+    state_y = await journal.documents.load_state("doc-y")
+    assert (state_x.snapshot, list(state_x.updates), state_x.last_update_id) == (b"X", [], x)
+    assert (state_y.snapshot, list(state_y.updates), state_y.last_update_id) == (None, ups[1:], y)
+
+
+async def test_compact_replaces_covered_rows_atomically(journal: Journal) -> None:
+    await journal.add_document("doc-c")
     ups = updates(6)
-    upto = await stores.documents.append_updates("doc-c", [PendingUpdate(u, None) for u in ups[:4]])
-    later = await stores.documents.append_updates(
-        "doc-c", [PendingUpdate(u, None) for u in ups[4:]]
-    )
-    log = await stores.documents.load_log("doc-c", upto)
+    upto = await journal.documents.append_updates("doc-c", pending(ups[:4]))
+    later = await journal.documents.append_updates("doc-c", pending(ups[4:]))
+    log = await journal.documents.load_log("doc-c", upto)
     assert list(log.updates) == ups[:4]
-    await stores.documents.compact("doc-c", b"SNAPSHOT", upto)
-    state = await stores.documents.load_state("doc-c")
+    assert log.last_update_id == upto and log.updates_since_snapshot == 4
+    await journal.documents.compact("doc-c", b"SNAPSHOT", upto)
+    state = await journal.documents.load_state("doc-c")
     assert state.snapshot == b"SNAPSHOT"
     assert list(state.updates) == ups[4:]
     assert state.last_update_id == later
-    assert await stores.documents.count_updates("doc-c") == 2
-    await stores.documents.compact("doc-c", b"SNAPSHOT2", later)
-    state = await stores.documents.load_state("doc-c")
+    assert state.updates_since_snapshot == 2
+    assert await journal.documents.count_updates("doc-c") == 2
+    log = await journal.documents.load_log("doc-c", later)
+    assert log.snapshot == b"SNAPSHOT" and list(log.updates) == ups[4:]
+    await journal.documents.compact("doc-c", b"SNAPSHOT2", later)
+    state = await journal.documents.load_state("doc-c")
     assert state.snapshot == b"SNAPSHOT2" and list(state.updates) == []
     assert state.last_update_id == later
 
 
+async def test_a_compaction_that_covers_less_does_not_replace_a_later_snapshot(
+    journal: Journal,
+) -> None:
+    """Two compactions racing: the one that went further wins whichever commits last."""
+    await journal.add_document("doc-race")
+    ups = updates(4)
+    early = await journal.documents.append_updates("doc-race", pending(ups[:2]))
+    late = await journal.documents.append_updates("doc-race", pending(ups[2:]))
+    await journal.documents.compact("doc-race", b"LATE", late)
+    await journal.documents.compact("doc-race", b"EARLY", early)
+    state = await journal.documents.load_state("doc-race")
+    assert state.snapshot == b"LATE" and list(state.updates) == []
+    assert state.last_update_id == late
+
+
 async def test_updates_after_a_compaction_that_emptied_the_journal_are_kept(
-    stores: Stores,
+    journal: Journal,
 ) -> None:
     """Ids must never be reused: a row numbered below the snapshot's ``upto`` would be skipped
     on load and deleted by the next compaction (SQLite reuses the largest rowid + 1 unless the
     table is AUTOINCREMENT, and the journal is empty right after a compaction)."""
-    await new_doc(stores, "doc-reuse")
+    await journal.add_document("doc-reuse")
     ups = updates(4)
-    upto = await stores.documents.append_updates(
-        "doc-reuse", [PendingUpdate(u, None) for u in ups[:2]]
-    )
-    await stores.documents.compact("doc-reuse", b"SNAPSHOT", upto)
-    assert await stores.documents.count_updates("doc-reuse") == 0
-    later = await stores.documents.append_updates(
-        "doc-reuse", [PendingUpdate(u, None) for u in ups[2:]]
-    )
+    upto = await journal.documents.append_updates("doc-reuse", pending(ups[:2]))
+    await journal.documents.compact("doc-reuse", b"SNAPSHOT", upto)
+    assert await journal.documents.count_updates("doc-reuse") == 0
+    later = await journal.documents.append_updates("doc-reuse", pending(ups[2:]))
     assert later > upto
-    state = await stores.documents.load_state("doc-reuse")
+    state = await journal.documents.load_state("doc-reuse")
     assert state.snapshot == b"SNAPSHOT"
     assert list(state.updates) == ups[2:]
     assert state.last_update_id == later
+
+
+async def test_deleting_a_document_deletes_its_journal(journal: Journal) -> None:
+    await journal.add_document("doc-gone")
+    ups = updates(2)
+    first = await journal.documents.append_updates("doc-gone", pending(ups[:1]))
+    await journal.documents.append_updates("doc-gone", pending(ups[1:]))
+    await journal.documents.compact("doc-gone", b"SNAPSHOT", first)
+    await journal.delete_document("doc-gone")
+    assert await journal.documents.count_updates("doc-gone") == 0
+    assert await journal.documents.load_state("doc-gone") == EMPTY
 
 
 async def test_deleting_a_document_deletes_its_content(stores: Stores) -> None:
