@@ -8,9 +8,9 @@ from typing import Any
 
 from pycrdt import Doc, Text, create_update_message
 
-from swell.collab.compaction import build_doc, compact_document, holds_everything
+from swell.collab.compaction import COMPACT_INTERVAL, build_doc, compact_document, holds_everything
 from swell.collab.peer import Peer, Role
-from swell.collab.room import COMPACT_INTERVAL, Room
+from swell.collab.room import Room
 from swell.records import PendingUpdate, StoredState
 from swell.storage.catalog import SqlDocumentCatalog
 from swell.storage.document_store import SqlDocumentStore
@@ -115,8 +115,7 @@ async def test_a_busy_room_compacts_at_most_once_per_interval(stores: Stores) ->
         for update in typing(source, [f"{batch}{i};" for i in range(10)]):
             room.receive(peer, create_update_message(update))
         await room.flush()
-        if room._compaction is not None:
-            await room._compaction
+        await room._compaction.wait()
     assert time.monotonic() - started < COMPACT_INTERVAL, "too slow to tell"
     assert await store.count_updates("c4") == 20  # the first batch folded, the others wait
     await room.close()  # and closing compacts the rest

@@ -24,11 +24,14 @@ from tests.client import wait_until
 
 
 async def new_room(
-    stores: tuple[SqlDocumentCatalog, SqlDocumentStore], doc_id: str, compact_every: int = 10_000
+    stores: tuple[SqlDocumentCatalog, SqlDocumentStore],
+    doc_id: str,
+    compact_every: int = 10_000,
+    **kwargs: Any,
 ) -> Room:
     catalog, store = stores
     await catalog.create_document(doc_id, "T", b"e" * 32, b"v" * 32)
-    return await Room.load(doc_id, store, compact_every=compact_every)
+    return await Room.load(doc_id, store, compact_every=compact_every, **kwargs)
 
 
 async def send_all(room: Room, peer: Peer, updates: list[bytes]) -> None:
@@ -311,12 +314,13 @@ async def test_edits_in_one_batch_are_counted_per_author(
 ) -> None:
     """Runs of updates from one socket are applied in one transaction; the counts must still
     add up per author, with another author's run in between."""
-    room = await new_room(stores, "d11")
+    edited: list[DocumentEdited] = []
+    room = await new_room(
+        stores, "d11", publish=lambda e: edited.append(e) if isinstance(e, DocumentEdited) else None
+    )
     ada, bob = Peer(Role.EDIT), Peer(Role.EDIT)
     room.join(ada)
     room.join(bob)
-    edited: list[DocumentEdited] = []
-    room.subscribe(lambda e: edited.append(e) if isinstance(e, DocumentEdited) else None)
     by_ada = typed_in_paragraph(6)  # 3 characters each
     by_bob = typed_in_paragraph(2)
     for update in [*by_ada[:3], *by_bob, *by_ada[3:]]:  # one batch: ada, bob, ada

@@ -42,8 +42,14 @@ class EditCounter:
 
 
 def text_length(node: object) -> int:
-    if isinstance(node, XmlText):
-        return len(node)
-    if isinstance(node, XmlElement):
-        return sum(text_length(child) for child in node.children)
-    return 0
+    """Characters of text in ``node`` and below, without recursion: an update nested
+    thousands of levels deep must not overflow the stack."""
+    total = 0
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, XmlText):
+            total += len(current)
+        elif isinstance(current, XmlElement):
+            stack.extend(current.children)
+    return total

@@ -1,14 +1,16 @@
-"""One connected socket as the room sees it: a bounded outbox and what it announced."""
+"""One connected socket as the room sees it: a byte-bounded outbox, an inbound budget, and
+the awareness ids it owns."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from enum import StrEnum
-from itertools import count
-from typing import Any
+from typing import TYPE_CHECKING
 
-_ids = count(1)
+if TYPE_CHECKING:
+    from swell.collab.events import Participant
 
 
 class Role(StrEnum):
@@ -23,6 +25,7 @@ class CloseCode:
     GOING_AWAY = 1001
     UNSUPPORTED = 1003
     INVALID = 1007
+    POLICY = 1008
     TOO_BIG = 1009
     INTERNAL = 1011
     TRY_AGAIN = 1013
@@ -30,19 +33,58 @@ class CloseCode:
     NOT_FOUND = 4404
 
 
+class Refused(ValueError):
+    """Something a socket sent breaks a rule; the socket is closed with ``code``."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+class InboundBudget:
+    """Token buckets for what one socket sends: ``per_second`` sustained, bursts of twice that.
+    The defaults stop floods, never fast clients (scripts and imports send 1,000 messages and
+    4 MiB a second)."""
+
+    def __init__(self, messages_per_second: float, bytes_per_second: float) -> None:
+        self._rates = (float(messages_per_second), float(bytes_per_second))
+        self._tokens = [2 * r for r in self._rates]
+        self._at = time.monotonic()
+
+    def spend(self, messages: int, size: int) -> bool:
+        now = time.monotonic()
+        elapsed, self._at = now - self._at, now
+        for i, rate in enumerate(self._rates):
+            self._tokens[i] = min(2 * rate, self._tokens[i] + elapsed * rate)
+        self._tokens[0] -= messages
+        self._tokens[1] -= size
+        return self._tokens[0] >= 0 and self._tokens[1] >= 0
+
+
 class Peer:
-    """Frames are queued without waiting; a peer that falls too far behind is closed (1013)
-    so that one slow socket never delays the room or its other sockets."""
+    """Frames are queued without waiting; a peer whose queue passes ``limit_bytes`` is closed
+    (1013) so that one slow socket never delays the room or its other sockets. Its ``id`` is
+    given by the room it joins."""
 
     def __init__(
-        self, role: Role, *, wants_extensions: bool = False, limit_bytes: int = 64 << 20
+        self,
+        role: Role,
+        *,
+        wants_extensions: bool = False,
+        limit_bytes: int = 64 << 20,
+        budget: InboundBudget | None = None,
     ) -> None:
-        self.id = next(_ids)
+        self.id = 0
         self.role = role
         self.wants_extensions = wants_extensions
+        self.budget = budget
         self.client_ids: set[int] = set()
-        self.sent_updates = False
+        self.announced = 0  # awareness ids ever claimed: removing and re-adding still counts
+        self.participant: Participant | None = None
+        self.last_received = time.monotonic()
         self.close_code: int | None = None
+        self.close_reason = ""
         self._limit_bytes = limit_bytes
         self._queued_bytes = 0
         self._outbox: deque[bytes] = deque()
@@ -56,16 +98,17 @@ class Peer:
         if self.close_code is not None:
             return
         if self._queued_bytes + len(frame) > self._limit_bytes:
-            self.close(CloseCode.TRY_AGAIN)
+            self.close(CloseCode.TRY_AGAIN, "too far behind")
             return
         self._queued_bytes += len(frame)
         self._outbox.append(frame)
         self._wake.set()
 
-    def close(self, code: int) -> None:
+    def close(self, code: int, reason: str = "") -> None:
         """Ask the transport to close this socket; queued frames are dropped."""
         if self.close_code is None:
             self.close_code = code
+            self.close_reason = reason[:120]  # a close frame's reason is at most 123 bytes
             self._outbox.clear()
             self._queued_bytes = 0
             self._wake.set()
@@ -81,14 +124,6 @@ class Peer:
                 return frame
             self._wake.clear()
             await self._wake.wait()
-
-    def name(self, states: dict[int, dict[str, Any]]) -> str | None:
-        """The name this peer announced in its awareness state, if any."""
-        for client_id in self.client_ids:
-            user = states.get(client_id, {}).get("user")
-            if isinstance(user, dict) and isinstance(user.get("name"), str):
-                return str(user["name"])[:100]
-        return None
 
     def __repr__(self) -> str:
         return f"<Peer {self.id} {self.role}>"

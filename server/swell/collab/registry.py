@@ -11,12 +11,13 @@ from typing import Any
 
 from pycrdt import Doc
 
+from swell.collab.bus import EventBus
 from swell.collab.compaction import build_doc
 from swell.collab.events import RoomEvent, RoomUnloaded
 from swell.collab.peer import CloseCode
 from swell.collab.ports import DocumentStore
 from swell.collab.relay import Relay
-from swell.collab.room import Room
+from swell.collab.room import Room, RoomLimits
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +38,13 @@ class RoomRegistry:
         compact_every: int,
         idle_seconds: float,
         relay: Relay | None = None,
+        bus: EventBus | None = None,
+        limits: RoomLimits | None = None,
     ) -> None:
         self._store = store
         self._relay = relay
+        self._bus = bus or EventBus()
+        self._limits = limits or RoomLimits()
         self._compact_every = compact_every
         self._idle_seconds = idle_seconds
         self._rooms: dict[str, Room] = {}
@@ -47,7 +52,6 @@ class RoomRegistry:
         self._unloading: dict[str, asyncio.Task[None]] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._stopping = False
-        self._on_room_event: list[Callable[[RoomEvent], None]] = []
 
     def get(self, doc_id: str) -> Room | None:
         """The room if it is loaded (for notifications; never loads)."""
@@ -58,8 +62,8 @@ class RoomRegistry:
         return len(self._rooms)
 
     def listen(self, listener: Callable[[RoomEvent], None]) -> None:
-        """Subscribe to the events of every room loaded from now on."""
-        self._on_room_event.append(listener)
+        """Subscribe to the events of every room."""
+        self._bus.subscribe(listener)
 
     async def acquire(self, doc_id: str) -> Room:
         """A loaded room with one more reference; release it with ``release``."""
@@ -91,25 +95,34 @@ class RoomRegistry:
     async def _load(self, doc_id: str) -> Room:
         try:
             room = await Room.load(
-                doc_id, self._store, compact_every=self._compact_every, relay=self._relay
+                doc_id,
+                self._store,
+                publish=self._bus.publish,
+                limits=self._limits,
+                compact_every=self._compact_every,
+                relay=self._relay,
+                on_failed=self._forget,
             )
         except Exception:
             log.exception("could not load document %s", doc_id)
             raise
         finally:
             self._loading.pop(doc_id, None)
-        for listener in self._on_room_event:
-            room.subscribe(listener)
         self._rooms[doc_id] = room
         return room
 
+    def _forget(self, room: Room) -> None:
+        """A failed room is released at once, whoever still holds it: the next socket or
+        stream for its document loads it afresh from storage."""
+        if self._rooms.get(room.doc_id) is room:
+            del self._rooms[room.doc_id]
+        timer = self._timers.pop(room.doc_id, None)
+        if timer is not None:
+            timer.cancel()
+
     def release(self, room: Room) -> None:
         room.refs -= 1
-        if room.refs > 0 or self._stopping:
-            return
-        if room.failed:
-            if self._rooms.get(room.doc_id) is room:
-                self._rooms.pop(room.doc_id)
+        if room.refs > 0 or self._stopping or room.failed:
             return
         loop = asyncio.get_running_loop()
         self._timers[room.doc_id] = loop.call_later(self._idle_seconds, self._start_unload, room)
@@ -132,8 +145,7 @@ class RoomRegistry:
             if self._rooms.get(room.doc_id) is room:
                 del self._rooms[room.doc_id]
             self._unloading.pop(room.doc_id, None)
-            for listener in self._on_room_event:
-                listener(RoomUnloaded(room.doc_id))
+            self._bus.publish(RoomUnloaded(room.doc_id))
 
     async def read(self, doc_id: str) -> Doc[Any]:
         """A copy of the document's committed content, from its room or from storage."""

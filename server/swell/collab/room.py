@@ -1,10 +1,9 @@
-"""One open document: a pycrdt Doc and Awareness, its peers, and its journal writer.
+"""One open document: its Doc, and the parts that serve it — a writer (inbox -> apply ->
+commit -> settled), a fan-out (forward, merge, relay) and owned awareness (who may say what).
 
-Every change to the Doc happens in the room's single writer task, which applies a batch of
-updates, commits them in one transaction (group commit), and only then forwards them. Sync
-replies are produced by the same task, after the commit, so nobody ever sees an update that is
-not in the database.
-"""
+The room dispatches what sockets send and wires the parts together: nothing a writer applied is
+forwarded, answered or acknowledged before it is committed, and any failure in a batch fails
+the room loudly (sockets closed with 1011, a RoomFailed event, the room released)."""
 
 from __future__ import annotations
 
@@ -12,73 +11,57 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from itertools import count
 from typing import Any
 
-from pycrdt import (
-    Awareness,
-    Doc,
-    XmlFragment,
-    merge_updates,
-)
+from pycrdt import Doc, XmlFragment
 
-from swell.collab.compaction import build_doc, compact_document
+from swell.collab.awareness import OwnedAwareness
+from swell.collab.compaction import CompactionSchedule, build_doc
 from swell.collab.edit_counter import EditCounter
 from swell.collab.events import (
     DocumentEdited,
     Participant,
+    PeerChanged,
     PeerJoined,
     PeerLeft,
-    PresenceChanged,
     RoomEvent,
+    RoomFailed,
 )
-from swell.collab.peer import CloseCode, Peer, Role
-from swell.collab.ports import DocumentStore, PendingUpdate
+from swell.collab.fanout import Fanout
+from swell.collab.peer import CloseCode, Peer, Refused, Role
+from swell.collab.ports import DocumentStore
 from swell.collab.relay import Relay
+from swell.collab.writer import Batch, LocalUpdate, RelayedUpdate, Writer
 from swell.protocol.messages import (
     AwarenessUpdate,
     MalformedMessage,
     QueryAwareness,
     SyncStep1,
     SyncUpdate,
+    TooManyMessages,
+    UnsupportedMessage,
     as_update_message,
     decode_frame,
     encode_awareness,
     encode_saved,
     encode_sync_step1,
     encode_sync_step2,
-    encode_update,
 )
 
 log = logging.getLogger(__name__)
 
-EMPTY_UPDATE = b"\x00\x00"
-COMMIT_ATTEMPTS = 3
-COMPACT_INTERVAL = 1.0
-"""Seconds between a room's compactions however fast updates arrive: at 4,000 edits/s a
-compaction every 500 updates would run eight times a second, each encoding, checking and
-rewriting the whole document. The journal then holds at most about a second's worth more, and
-a room still compacts when it closes."""
 
+@dataclass(frozen=True, slots=True)
+class RoomLimits:
+    """What one socket may do in a room (settings; see the README's "Limits")."""
 
-class RoomFailed(RuntimeError):
-    """The room could not store an update and has closed its sockets."""
-
-
-@dataclass(slots=True)
-class _Op:
-    peer: Peer
-    update: bytes | None = None  # an update to apply, store and forward
-    frame: bytes = b""  # the message forwarded to the others
-    state_vector: bytes | None = None  # a sync step 1 to answer
-    rejected: bool = field(default=False)
-    relayed: bool = False  # committed by another process: apply and forward, never store
-    added: int = 0
-    removed: int = 0
-
-
-_RELAY = Peer(Role.EDIT)
-"""Stands for the sockets of other processes: never in ``peers``, never sent anything."""
+    max_frame_messages: int = 32
+    awareness_ids_per_socket: int = 4
+    awareness_state_bytes: int = 8 * 1024
+    max_document_bytes: int = 32 * 1024 * 1024
+    max_sockets: int = 2000
 
 
 class Room:
@@ -91,131 +74,159 @@ class Room:
         last_update_id: int,
         updates_since_snapshot: int,
         compact_every: int,
+        size: int,
+        publish: Callable[[RoomEvent], None] = lambda _event: None,
+        limits: RoomLimits = RoomLimits(),
         relay: Relay | None = None,
+        on_failed: Callable[[Room], None] | None = None,
     ) -> None:
         self.doc_id = doc_id
         self.doc = doc
-        self.awareness = Awareness(doc)
-        self.awareness.set_local_state(None)  # the server itself is nobody's cursor
-        self.awareness.observe(self._on_awareness)
-        self.peers: dict[int, Peer] = {}
+        self.fragment = doc.get("default", type=XmlFragment)
         self.refs = 0
         self.last_received = 0.0
         self.failed = False
         self.closed = False
-        self._store = store
-        self._last_update_id = last_update_id
-        self._since_snapshot = updates_since_snapshot
-        self._compact_every = compact_every
-        self._inbox: list[_Op] = []
-        self._wake = asyncio.Event()
-        self._idle = asyncio.Event()
-        self._idle.set()
-        self._compaction: asyncio.Task[None] | None = None
-        self._compacted_at = -COMPACT_INTERVAL
-        self._listeners: list[Callable[[RoomEvent], None]] = []
-        self.fragment = doc.get("default", type=XmlFragment)
-        self._settled = asyncio.Event()  # clear while an applied batch is not committed yet
-        self._settled.set()
-        self._counter: EditCounter | None = EditCounter(self.fragment)
-        self._relay = relay
-        self._unsubscribe_relay = relay.subscribe(doc_id, self, self._on_relayed) if relay else None
-        self._writer = asyncio.create_task(self._run_writer(), name=f"room-writer:{doc_id}")
+        self._publish = publish
+        self._limits = limits
+        self._on_failed = on_failed
+        self._peer_ids = count(1)
+        self._fanout = Fanout(doc_id, self, relay)
+        self.awareness = OwnedAwareness(
+            doc,
+            ids_per_socket=limits.awareness_ids_per_socket,
+            state_bytes=limits.awareness_state_bytes,
+            on_change=lambda p: self._publish(PeerChanged(doc_id, p)),
+        )
+        self._counter = EditCounter(self.fragment)
+        self._compaction = CompactionSchedule(
+            store, doc_id, compact_every=compact_every, since_snapshot=updates_since_snapshot
+        )
+        self._writer = Writer(
+            doc_id,
+            doc,
+            store,
+            self._counter,
+            size=size,
+            max_document_bytes=limits.max_document_bytes,
+            author_of=lambda peer: self.awareness.participant(peer).name,
+            on_batch=self._on_batch,
+            on_failure=self.fail,
+        )
+        self._writer.last_update_id = last_update_id
+        self._unsubscribe_relay = (
+            relay.subscribe(doc_id, self, self._on_relayed) if relay is not None else None
+        )
 
     @classmethod
-    async def load(
-        cls,
-        doc_id: str,
-        store: DocumentStore,
-        *,
-        compact_every: int,
-        relay: Relay | None = None,
-    ) -> Room:
+    async def load(cls, doc_id: str, store: DocumentStore, **kwargs: Any) -> Room:
         """Raises whatever the store raises: a failed load must never look like an empty doc."""
         state = await store.load_state(doc_id)
         doc = build_doc(state)
+        size = len(state.snapshot or b"") + sum(len(u) for u in state.updates)
         return cls(
             doc_id,
             doc,
             store,
             last_update_id=state.last_update_id,
             updates_since_snapshot=state.updates_since_snapshot,
-            compact_every=compact_every,
-            relay=relay,
+            size=size,
+            **kwargs,
         )
+
+    @property
+    def peers(self) -> dict[int, Peer]:
+        return self._fanout.peers
 
     @property
     def consistent(self) -> bool:
         """True when everything applied to the Doc is also committed."""
-        return self._settled.is_set()
+        return self._writer.consistent
 
     async def settled(self) -> None:
-        await self._settled.wait()
+        await self._writer.settled()
 
-    # ---- listeners -----------------------------------------------------------------------
+    def participants(self) -> list[Participant]:
+        """Who is here now, for a newcomer to the feed; changes follow as events."""
+        return [self.awareness.participant(peer) for peer in self.peers.values()]
 
-    def subscribe(self, listener: Callable[[RoomEvent], None]) -> Callable[[], None]:
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+    # ---- sockets -------------------------------------------------------------------------
 
-    def _emit(self, event: RoomEvent) -> None:
-        for listener in list(self._listeners):
-            try:
-                listener(event)
-            except Exception:
-                log.exception("room listener failed")
-
-    # ---- peers ---------------------------------------------------------------------------
-
-    def join(self, peer: Peer) -> None:
-        """Greet a new socket: our state vector, then everyone's awareness."""
+    def join(self, peer: Peer) -> bool:
+        """Greet a new socket: our state vector, then everyone's awareness. False (and the
+        socket closed with 1013) when the document has as many sockets as it accepts."""
+        if len(self.peers) >= self._limits.max_sockets:
+            peer.close(CloseCode.TRY_AGAIN, "too many connections to this document")
+            return False
+        peer.id = next(self._peer_ids)
         self.peers[peer.id] = peer
         peer.send(encode_sync_step1(self.doc.get_state()))
-        states = list(self.awareness.states)
-        if states:
-            peer.send(encode_awareness(self.awareness.encode_awareness_update(states)))
-        self._emit(PeerJoined(self.doc_id, Participant(peer.id, peer.role, None, None)))
+        everyone = self.awareness.everyone()
+        if everyone is not None:
+            peer.send(encode_awareness(everyone))
+        self._publish(PeerJoined(self.doc_id, self.awareness.participant(peer)))
+        return True
 
     def leave(self, peer: Peer) -> None:
-        """Remove the socket and the awareness states it announced, so no cursor stays."""
-        if self.peers.pop(peer.id, None) is None:
+        """Remove the socket and the awareness states it owned, so no cursor stays."""
+        if self.peers.get(peer.id) is not peer:
             return
-        name = peer.name(self.awareness.states)
-        gone = [c for c in peer.client_ids if c in self.awareness.states]
-        if gone:
-            self.awareness.remove_awareness_states(gone, origin=None)
-            removal = encode_awareness(self.awareness.encode_awareness_update(gone))
-            self._broadcast(removal, None)
-            if self._relay is not None:
-                self._relay.publish(self.doc_id, self, removal)
-        self._emit(PeerLeft(self.doc_id, Participant(peer.id, peer.role, name, None)))
+        del self.peers[peer.id]
+        participant = self.awareness.participant(peer)
+        removal = self.awareness.remove(peer)
+        if removal is not None:
+            frame = encode_awareness(removal)
+            self._fanout.broadcast(frame)
+            self._fanout.publish(frame)
+        self._publish(PeerLeft(self.doc_id, participant))
 
     def receive(self, peer: Peer, frame: bytes) -> None:
-        """Handle one binary frame; raises MalformedMessage/UnsupportedMessage for bad input."""
-        self.last_received = time.monotonic()
-        for message in decode_frame(frame):
-            if isinstance(message, SyncUpdate):
-                if peer.can_edit:
-                    self._submit(_Op(peer, message.update, as_update_message(message)))
-            elif isinstance(message, SyncStep1):
-                self._submit(_Op(peer, state_vector=message.state_vector))
-            elif isinstance(message, AwarenessUpdate):
-                try:
-                    self.awareness.apply_awareness_update(message.update, origin=peer)
-                except (ValueError, IndexError, RuntimeError, TypeError, AttributeError) as e:
-                    raise MalformedMessage(f"bad awareness update: {e}") from None
+        """Handle one binary frame. A frame that breaks the rules closes its socket with a
+        code that says why; an unexpected error fails the room (it is a bug, and loud)."""
+        now = time.monotonic()
+        self.last_received = peer.last_received = now
+        try:
+            messages = decode_frame(frame, self._limits.max_frame_messages)
+            if peer.budget is not None and not peer.budget.spend(len(messages), len(frame)):
+                raise Refused(CloseCode.POLICY, "sending too fast")
+            for message in messages:
+                self._dispatch(peer, message)
+        except Refused as e:
+            self._refuse(peer, e.code, e.reason)
+        except UnsupportedMessage as e:
+            self._refuse(peer, CloseCode.UNSUPPORTED, str(e))
+        except TooManyMessages as e:
+            self._refuse(peer, CloseCode.POLICY, str(e))
+        except MalformedMessage as e:
+            self._refuse(peer, CloseCode.INVALID, str(e))
+        except Exception:
+            log.exception("room %s failed on a frame from peer %s", self.doc_id, peer.id)
+            self.fail("receive")
+
+    def _dispatch(self, peer: Peer, message: Any) -> None:
+        if isinstance(message, SyncUpdate):
+            if peer.can_edit:
+                self._writer.submit(LocalUpdate(peer, message.update, as_update_message(message)))
+        elif isinstance(message, SyncStep1):
+            self._writer.request_sync(peer, message.state_vector)
+        elif isinstance(message, AwarenessUpdate):
+            update = self.awareness.apply(peer, message.entries)
+            if update is not None:
                 # Back to the sender too, as y-websocket's server does: a lone client's own
                 # heartbeat is what keeps its stock provider from timing the socket out.
-                self._broadcast(message.raw, None)
-                if self._relay is not None:
-                    self._relay.publish(self.doc_id, self, message.raw)
-            elif isinstance(message, QueryAwareness):
-                states = list(self.awareness.states)
-                if states:
-                    peer.send(encode_awareness(self.awareness.encode_awareness_update(states)))
+                frame = encode_awareness(update)
+                self._fanout.broadcast(frame)
+                self._fanout.publish(frame)
+        elif isinstance(message, QueryAwareness):
+            self._writer.request_awareness(peer)
+
+    def _refuse(self, peer: Peer, code: int, reason: str) -> None:
+        log.info("closing peer %s of %s (%d): %s", peer.id, self.doc_id, code, reason)
+        peer.close(code, reason)
 
     def _on_relayed(self, frame: bytes) -> None:
-        """A message another process committed (updates) or accepted (awareness)."""
+        """A message another process committed (updates) or accepted (awareness, already
+        validated there)."""
         try:
             messages = decode_frame(frame)
         except ValueError:
@@ -223,242 +234,80 @@ class Room:
             return
         for message in messages:
             if isinstance(message, SyncUpdate):
-                self._submit(_Op(_RELAY, message.update, as_update_message(message), relayed=True))
+                self._writer.submit(RelayedUpdate(message.update, as_update_message(message)))
             elif isinstance(message, AwarenessUpdate):
-                try:
-                    self.awareness.apply_awareness_update(message.update, origin=_RELAY)
-                except (ValueError, IndexError, RuntimeError, TypeError, AttributeError):
-                    continue
-                self._broadcast(message.raw, None)
+                self.awareness.apply_relayed(message.update)
+                self._fanout.broadcast(message.raw)
 
     def send_extension(self, frame: bytes) -> None:
-        """Send a Swell extension message to the sockets that asked for them."""
-        for peer in self.peers.values():
-            if peer.wants_extensions:
-                peer.send(frame)
+        self._fanout.send_extension(frame)
 
-    def close_peers(self, code: int) -> None:
-        for peer in list(self.peers.values()):
-            peer.close(code)
+    def close_peers(self, code: int, *, reason: str = "", role: Role | None = None) -> None:
+        """Close every socket (or those of one role: a rotated token)."""
+        self._fanout.close(code, reason, role)
 
-    def _broadcast(self, frame: bytes, sender: Peer | None) -> None:
-        for peer in self.peers.values():
-            if peer is not sender:
-                peer.send(frame)
+    # ---- after each committed batch --------------------------------------------------------
 
-    def _on_awareness(self, topic: str, payload: tuple[dict[str, Any], Any]) -> None:
-        changes, origin = payload
-        if isinstance(origin, Peer):  # pycrdt emits "change" before "update": track on both
-            origin.client_ids.update(changes["added"])
-            origin.client_ids.update(changes["updated"])
-            origin.client_ids.difference_update(changes["removed"])
-        if topic == "change":
-            self._emit(PresenceChanged(self.doc_id))
+    def _on_batch(self, batch: Batch) -> None:
+        self._fanout.forward(batch.applied)
+        for peer, state_vector in batch.sync_requests.items():
+            self._answer_sync(peer, state_vector)
+        if batch.awareness_queries:
+            everyone = self.awareness.everyone()
+            if everyone is not None:
+                frame = encode_awareness(everyone)
+                for peer in batch.awareness_queries:
+                    peer.send(frame)
+        acked = [p for p in [*batch.senders, *batch.sync_requests] if p.wants_extensions]
+        if acked:
+            saved = encode_saved(self.doc.get_state())
+            for peer in dict.fromkeys(acked):
+                peer.send(saved)
+        for edit in batch.edits:
+            name = self.awareness.participant(edit.peer).name
+            self._publish(DocumentEdited(self.doc_id, edit.peer.id, name, edit.added, edit.removed))
+        self._compaction.committed(batch.committed, self._writer.last_update_id, self._candidate)
 
-    # ---- the writer ----------------------------------------------------------------------
-
-    def _submit(self, op: _Op) -> None:
-        if self.closed:
+    def _answer_sync(self, peer: Peer, state_vector: bytes) -> None:
+        try:
+            update = self.doc.get_update(state_vector)
+        except ValueError as e:
+            self._refuse(peer, CloseCode.INVALID, f"bad state vector: {e}")
             return
-        self._inbox.append(op)
-        self._idle.clear()
-        self._wake.set()
+        peer.send(encode_sync_step2(update))
+
+    def _candidate(self) -> bytes | None:
+        if not self.consistent:
+            return None
+        encoded = self.doc.get_update()
+        self._writer.measured(len(encoded))
+        return encoded
+
+    # ---- lifecycle -------------------------------------------------------------------------
 
     async def flush(self) -> None:
         """Wait until everything received so far is committed and forwarded."""
-        while not self._idle.is_set() and not self._writer.done():
-            await asyncio.wait(
-                [asyncio.ensure_future(self._idle.wait()), self._writer],
-                return_when=asyncio.FIRST_COMPLETED,
-            )
-
-    async def _run_writer(self) -> None:
-        while True:
-            if not self._inbox:
-                self._idle.set()
-                self._wake.clear()
-                await self._wake.wait()
-                continue
-            ops, self._inbox = self._inbox, []
-            try:
-                await self._process(ops)
-            except RoomFailed:
-                return
-
-    async def _process(self, ops: list[_Op]) -> None:
-        pending = self._apply(ops)
-        if pending:
-            await self._commit(pending)
-        self._settled.set()
-        self._forward([op for op in ops if op.update is not None and not op.rejected])
-        acked: list[Peer] = []
-        for op in ops:
-            if op.update is not None:
-                if op.peer.wants_extensions and op.peer not in acked:
-                    acked.append(op.peer)
-            elif op.state_vector is not None:
-                self._answer_sync(op)
-                if op.peer.wants_extensions and op.peer not in acked:
-                    acked.append(op.peer)
-        if acked:
-            saved = encode_saved(self.doc.get_state())
-            for peer in acked:
-                peer.send(saved)
-        self._emit_edits(ops)
-        self._since_snapshot += len(pending)
-        if (
-            self._since_snapshot >= self._compact_every
-            and time.monotonic() - self._compacted_at >= COMPACT_INTERVAL
-        ):
-            self.start_compaction()
-
-    def _apply(self, ops: list[_Op]) -> list[PendingUpdate]:
-        """Apply the batch's updates and return those to store. Each run of consecutive
-        updates from one socket is applied in one transaction, so observers (the edit counter
-        among them) run once per run, not once per update: 24 µs an update alone, 5 µs in runs
-        of 10 (measured)."""
-        run: list[_Op] = []
-        for op in ops:
-            if op.update is None:
-                continue
-            if op.update == EMPTY_UPDATE:
-                op.rejected = True  # nothing to store or forward; the sender still gets an ack
-                continue
-            if run and op.peer is not run[0].peer:
-                self._apply_run(run)
-                run = []
-            run.append(op)
-        if run:
-            self._apply_run(run)
-        return [
-            PendingUpdate(op.update, op.peer.name(self.awareness.states))
-            for op in ops
-            if op.update is not None and not op.rejected and not op.relayed
-        ]
-
-    def _apply_run(self, run: list[_Op]) -> None:
-        if self._counter is not None:
-            self._counter.reset()
-        self._settled.clear()
-        with self.doc.transaction():
-            for op in run:
-                assert op.update is not None
-                try:
-                    self.doc.apply_update(op.update)
-                except ValueError as e:
-                    op.rejected = True
-                    log.warning(
-                        "rejected update from peer %s in %s: %s", op.peer.id, self.doc_id, e
-                    )
-                    op.peer.close(CloseCode.INVALID)
-        applied = [op for op in run if not op.rejected]
-        if self._counter is not None and applied:
-            applied[0].added, applied[0].removed = self._counter.added, self._counter.removed
-
-    def _forward(self, ops: list[_Op]) -> None:
-        """Send a batch's committed updates on. One update goes out as the very bytes that came
-        in. Several (a busy room: the batch grows with the load) go out merged into one message,
-        so a room of N people costs N sends per batch instead of N per update — what keeps a
-        full room from collapsing. A sender may get its own update back inside the merge; Yjs
-        applies what it already has as a no-op."""
-        if not ops:
-            return
-        local = [op for op in ops if not op.relayed]
-        if len(ops) == 1:
-            self._broadcast(ops[0].frame, ops[0].peer)
-            if self._relay is not None and local:
-                self._relay.publish(self.doc_id, self, ops[0].frame)
-            return
-        merged = encode_update(merge_updates(*(op.update for op in ops if op.update is not None)))
-        senders = {op.peer.id for op in ops}
-        only_sender = ops[0].peer if len(senders) == 1 else None
-        self._broadcast(merged, only_sender)
-        if self._relay is not None and local:
-            if len(local) == len(ops):
-                self._relay.publish(self.doc_id, self, merged)
-            else:
-                for op in local:
-                    self._relay.publish(self.doc_id, self, op.frame)
-
-    def _answer_sync(self, op: _Op) -> None:
-        assert op.state_vector is not None
-        try:
-            update = self.doc.get_update(op.state_vector)
-        except ValueError as e:
-            log.warning("bad state vector from peer %s in %s: %s", op.peer.id, self.doc_id, e)
-            op.peer.close(CloseCode.INVALID)
-            return
-        op.peer.send(encode_sync_step2(update))
-
-    def _emit_edits(self, ops: list[_Op]) -> None:
-        if not self._listeners:
-            return
-        counts: dict[int, list[int]] = {}
-        peers: dict[int, Peer] = {}
-        for op in ops:
-            if op.update is not None and not op.rejected and not op.relayed:
-                total = counts.setdefault(op.peer.id, [0, 0])
-                total[0] += op.added
-                total[1] += op.removed
-                peers[op.peer.id] = op.peer
-        for peer_id, (added, removed) in counts.items():
-            author = peers[peer_id].name(self.awareness.states)
-            self._emit(DocumentEdited(self.doc_id, peer_id, author, added, removed))
-
-    async def _commit(self, pending: list[PendingUpdate]) -> None:
-        delay = 0.1
-        for attempt in range(1, COMMIT_ATTEMPTS + 1):
-            try:
-                self._last_update_id = await self._store.append_updates(self.doc_id, pending)
-                return
-            except Exception:
-                log.exception(
-                    "commit of %d updates to %s failed (attempt %d of %d)",
-                    len(pending),
-                    self.doc_id,
-                    attempt,
-                    COMMIT_ATTEMPTS,
-                )
-                if attempt < COMMIT_ATTEMPTS:
-                    await asyncio.sleep(delay)
-                    delay *= 4
-        # Nobody has seen these updates; the clients still hold them and resend on reconnect.
-        self.fail()
-        raise RoomFailed(self.doc_id)
-
-    def fail(self) -> None:
-        self._settled.set()
-        self.failed = True
-        self.closed = True
-        self._inbox.clear()
-        self._idle.set()
-        self.close_peers(CloseCode.INTERNAL)
-        if self._counter is not None:
-            self._counter.close()
-            self._counter = None
-
-    # ---- compaction and lifecycle -----------------------------------------------------------
+        await self._writer.flush()
 
     def start_compaction(self) -> asyncio.Task[None] | None:
-        if self._compaction is not None and not self._compaction.done():
-            return self._compaction
-        if self._since_snapshot == 0 or self.failed:
+        if self.failed:
             return None
-        upto = self._last_update_id
-        self._since_snapshot = 0
-        self._compacted_at = time.monotonic()
-        # Everything applied is committed up to ``upto``: the Doc itself is the snapshot.
-        candidate = self.doc.get_update() if self.consistent else None
-        self._compaction = asyncio.create_task(
-            self._compact(upto, candidate), name=f"compact:{self.doc_id}"
-        )
-        return self._compaction
+        return self._compaction.start(self._writer.last_update_id, self._candidate)
 
-    async def _compact(self, upto: int, candidate: bytes | None) -> None:
-        try:
-            await compact_document(self._store, self.doc_id, upto, candidate=candidate)
-        except Exception:
-            log.exception("compaction of %s up to %d failed", self.doc_id, upto)
+    def fail(self, reason: str) -> None:
+        """Stop serving: close every socket with 1011 (they reconnect to a fresh room), tell
+        the listeners (event streams end) and the registry (it forgets this room)."""
+        if self.failed:
+            return
+        self.failed = True
+        self.closed = True
+        log.error("room %s failed (%s): closing %d sockets", self.doc_id, reason, len(self.peers))
+        self.close_peers(CloseCode.INTERNAL, reason="document failed; reconnect")
+        self._publish(RoomFailed(self.doc_id, reason))
+        if self._on_failed is not None:
+            self._on_failed(self)
+        asyncio.get_running_loop().create_task(self._writer.stop())
+        self._release()
 
     async def close(self, code: int | None = None) -> None:
         """Flush, compact and stop; with a code, close the sockets first."""
@@ -466,31 +315,23 @@ class Room:
             self.close_peers(code)
         await self.flush()
         self.closed = True
-        self._writer.cancel()
-        await asyncio.gather(self._writer, return_exceptions=True)
+        await self._writer.stop()
         if not self.failed:
             self.start_compaction()
-            if self._compaction is not None:
-                await asyncio.gather(self._compaction, return_exceptions=True)
+            await self._compaction.wait()
+        self._release()
+
+    async def discard(self) -> None:
+        """Stop without storing anything (the document was deleted)."""
+        self.closed = True
+        await self._writer.stop()
+        await self._compaction.wait()
         self._release()
 
     def _release(self) -> None:
         """Drop what ties the Doc to this room: the Rust side holds the observer callback, a
         reference cycle the garbage collector cannot see."""
-        self._listeners.clear()
         if self._unsubscribe_relay is not None:
             self._unsubscribe_relay()
             self._unsubscribe_relay = None
-        if self._counter is not None:
-            self._counter.close()
-            self._counter = None
-
-    async def discard(self) -> None:
-        """Stop without storing anything (the document was deleted)."""
-        self.closed = True
-        self._inbox.clear()
-        self._writer.cancel()
-        await asyncio.gather(self._writer, return_exceptions=True)
-        if self._compaction is not None:
-            await asyncio.gather(self._compaction, return_exceptions=True)
-        self._release()
+        self._counter.close()

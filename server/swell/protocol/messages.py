@@ -37,6 +37,10 @@ class UnsupportedMessage(ValueError):
     """A well-formed message of a type this server does not accept."""
 
 
+class TooManyMessages(ValueError):
+    """A frame packs more messages than a client needs (an amplification attempt)."""
+
+
 @dataclass(frozen=True, slots=True)
 class SyncStep1:
     state_vector: bytes
@@ -52,9 +56,20 @@ class SyncUpdate:
 
 
 @dataclass(frozen=True, slots=True)
+class AwarenessEntry:
+    """One client's state in an awareness update: ``state`` is the JSON text ("null" or ""
+    for a removal), not parsed yet."""
+
+    client_id: int
+    clock: int
+    state: str
+
+
+@dataclass(frozen=True, slots=True)
 class AwarenessUpdate:
     update: bytes
     raw: bytes
+    entries: tuple[AwarenessEntry, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,13 +80,16 @@ class QueryAwareness:
 Message = SyncStep1 | SyncUpdate | AwarenessUpdate | QueryAwareness
 
 
-def decode_frame(frame: bytes) -> list[Message]:
-    """Split one binary frame into its messages; raises MalformedMessage/UnsupportedMessage."""
+def decode_frame(frame: bytes, max_messages: int | None = None) -> list[Message]:
+    """Split one binary frame into its messages; raises MalformedMessage/UnsupportedMessage,
+    and TooManyMessages past ``max_messages``."""
     if not frame:
         raise MalformedMessage("empty frame")
     decoder = Decoder(frame)
     messages: list[Message] = []
     while decoder.length > 0:
+        if max_messages is not None and len(messages) >= max_messages:
+            raise TooManyMessages(f"more than {max_messages} messages in one frame")
         start = decoder.i0
         kind = _read_uint(decoder)
         if kind == YMessageType.SYNC:
@@ -86,8 +104,8 @@ def decode_frame(frame: bytes) -> list[Message]:
                 raise UnsupportedMessage(f"unknown sync message type {sub}")
         elif kind == YMessageType.AWARENESS:
             payload = _read_payload(decoder)
-            _check_awareness(payload)
-            messages.append(AwarenessUpdate(payload, frame[start : decoder.i0]))
+            entries = decode_awareness_entries(payload)
+            messages.append(AwarenessUpdate(payload, frame[start : decoder.i0], entries))
         elif kind == QUERY_AWARENESS:
             messages.append(QueryAwareness())
         else:
@@ -95,19 +113,45 @@ def decode_frame(frame: bytes) -> list[Message]:
     return messages
 
 
-def _check_awareness(payload: bytes) -> None:
-    """pycrdt reads a truncated awareness update without complaint; we refuse it."""
+def decode_awareness_entries(payload: bytes) -> tuple[AwarenessEntry, ...]:
+    """The entries of an awareness update. pycrdt reads a truncated update without complaint
+    and measures strings in characters; we read UTF-8 byte lengths, as Yjs writes them."""
     decoder = Decoder(payload)
-    for _ in range(_read_uint(decoder)):
-        _read_uint(decoder)  # client id
-        _read_uint(decoder)  # clock
+    entries: list[AwarenessEntry] = []
+    count = _read_uint(decoder)
+    if count > decoder.length:  # every entry takes at least three bytes
+        raise MalformedMessage("awareness update announces more entries than it holds")
+    for _ in range(count):
+        client_id = _read_uint(decoder)
+        clock = _read_uint(decoder)
         state = _read_payload(decoder)
         try:
-            state.decode("utf-8")
+            text = state.decode("utf-8")
         except UnicodeDecodeError:
             raise MalformedMessage("awareness state is not UTF-8") from None
+        entries.append(AwarenessEntry(client_id, clock, text))
     if decoder.length != 0:
         raise MalformedMessage("trailing bytes after awareness update")
+    return tuple(entries)
+
+
+def encode_awareness_entries(entries: list[tuple[int, int, str]]) -> bytes:
+    """An awareness update from (client id, clock, JSON text): lengths in UTF-8 bytes (pycrdt's
+    ``write_var_string`` writes character counts, unreadable to Yjs for non-ASCII text)."""
+    out = bytearray(_var_uint(len(entries)))
+    for client_id, clock, text in entries:
+        data = text.encode("utf-8")
+        out += _var_uint(client_id) + _var_uint(clock) + _var_uint(len(data)) + data
+    return bytes(out)
+
+
+def _var_uint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append(0x80 | (value & 0x7F))
+        value >>= 7
+    out.append(value)
+    return bytes(out)
 
 
 def _read_uint(decoder: Decoder) -> int:

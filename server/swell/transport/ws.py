@@ -18,10 +18,9 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from swell.collab.documents import DocumentNotFound, Documents, InvalidToken
-from swell.collab.peer import CloseCode, Peer
+from swell.collab.peer import CloseCode, InboundBudget, Peer
 from swell.collab.registry import LoadFailed, RoomRegistry, ShuttingDown
 from swell.collab.room import Room
-from swell.protocol.messages import MalformedMessage, UnsupportedMessage
 from swell.transport.access import bearer_or_query
 
 log = logging.getLogger(__name__)
@@ -44,12 +43,15 @@ class WebsocketEndpoint:
         allowed_origins: tuple[str, ...],
         max_message_bytes: int,
         send_queue_bytes: int,
+        messages_per_second: int,
+        bytes_per_second: int,
     ) -> None:
         self._documents = documents
         self._rooms = rooms
         self._allowed_origins = allowed_origins
         self._max_message_bytes = max_message_bytes
         self._send_queue_bytes = send_queue_bytes
+        self._rates = (messages_per_second, bytes_per_second)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         doc_id = scope["path"][len(PREFIX) :]
@@ -87,6 +89,7 @@ class WebsocketEndpoint:
                 role,
                 wants_extensions=_first(args, "swell") == "1",
                 limit_bytes=self._send_queue_bytes,
+                budget=InboundBudget(*self._rates),
             )
             await self._serve(room, peer, receive, send)
         finally:
@@ -96,7 +99,7 @@ class WebsocketEndpoint:
         """Receive here, send in one more task. Whoever closes the peer (a bad frame here, the
         room for a slow socket or a shutdown) ends the sender, which closes the socket; the
         server then reports the disconnect, which ends this loop as a client's close does."""
-        room.join(peer)
+        room.join(peer)  # a full room closes the peer at once: the sender says why
         sender = asyncio.create_task(_send_frames(peer, send))
         try:
             while True:
@@ -119,16 +122,9 @@ class WebsocketEndpoint:
             peer.close(CloseCode.INVALID)
         elif len(data) > self._max_message_bytes:
             log.info("closing peer %s of %s: %d-byte frame", peer.id, room.doc_id, len(data))
-            peer.close(CloseCode.TOO_BIG)
+            peer.close(CloseCode.TOO_BIG, "message too large")
         else:
-            try:
-                room.receive(peer, data)
-            except UnsupportedMessage as e:
-                log.info("closing peer %s of %s: %s", peer.id, room.doc_id, e)
-                peer.close(CloseCode.UNSUPPORTED)
-            except MalformedMessage as e:
-                log.info("closing peer %s of %s: %s", peer.id, room.doc_id, e)
-                peer.close(CloseCode.INVALID)
+            room.receive(peer, data)
 
 
 async def _send_frames(peer: Peer, send: Send) -> None:
@@ -141,7 +137,9 @@ async def _send_frames(peer: Peer, send: Send) -> None:
     assert peer.close_code is not None
     with contextlib.suppress(Exception):
         async with asyncio.timeout(CLOSE_TIMEOUT):
-            await send({"type": "websocket.close", "code": peer.close_code})
+            await send(
+                {"type": "websocket.close", "code": peer.close_code, "reason": peer.close_reason}
+            )
 
 
 async def _accept_and_close(send: Send, code: int, reason: str) -> None:
