@@ -1,4 +1,5 @@
-/** The Swell HTTP API (contract.md): documents and their titles. */
+/** The Swell HTTP API (contract.md): documents, their titles and their tokens. */
+import { cleanName } from "./name";
 
 export type Role = "edit" | "view";
 
@@ -41,8 +42,9 @@ async function call<T>(
 ): Promise<T> {
   const headers: Record<string, string> = { Accept: "application/json" };
   if (token !== null) headers.Authorization = `Bearer ${token}`;
-  // URL-encoded: header values are ISO-8859-1 on the wire, names are not
-  if (user?.trim()) headers[USER_HEADER] = encodeURIComponent(user.trim());
+  // the one name rule, then URL-encoded: header values are ISO-8859-1 on the wire, names are not
+  const name = cleanName(user, "");
+  if (name) headers[USER_HEADER] = encodeURIComponent(name);
   if (body !== undefined) headers["Content-Type"] = "application/json";
   let res: Response;
   try {
@@ -86,4 +88,15 @@ export function fetchDoc(id: string, token: string): Promise<DocInfo> {
 /** `user`: who renames it, if known, for the "title" activity. */
 export function renameDoc(id: string, token: string, title: string, user?: string | null): Promise<DocInfo> {
   return call<DocInfo>("PATCH", docUrl(id), token, { title }, user);
+}
+
+/**
+ * A new token for `role` (contract v2, "Tokens can be rotated"); the old one stops working at
+ * once: its sockets are closed with 4401 and its event streams end. Needs the edit token.
+ */
+export async function rotateToken(id: string, editToken: string, role: Role): Promise<string> {
+  const answer = await call<Record<string, unknown>>("POST", `${docUrl(id)}/tokens`, editToken, { role });
+  const token = answer[role === "edit" ? "edit_token" : "view_token"];
+  if (typeof token !== "string" || !token) throw new ApiError(500, "the server sent no new token");
+  return token;
 }

@@ -1,4 +1,5 @@
 /** The local user's display name and caret color, kept in localStorage `swell.user`. */
+import { cleanColor, cleanName } from "./name";
 
 export interface User {
   name: string;
@@ -25,23 +26,27 @@ export function randomColor(): string {
   return USER_COLORS[Math.floor(Math.random() * USER_COLORS.length)] ?? USER_COLORS[0];
 }
 
-const isHexColor = (s: unknown): s is string => typeof s === "string" && /^#[0-9a-fA-F]{6}$/.test(s);
-
 export function loadUser(): User | null {
   try {
     const raw: unknown = JSON.parse(localStorage.getItem(KEY) ?? "null");
     if (!raw || typeof raw !== "object") return null;
     const { name, color } = raw as Record<string, unknown>;
-    if (typeof name !== "string" || !name.trim()) return null;
-    return { name: name.trim().slice(0, 60), color: isHexColor(color) ? color : randomColor() };
+    const cleaned = cleanName(name, "");
+    if (!cleaned) return null;
+    return { name: cleaned, color: cleanColor(color) ?? randomColor() };
   } catch {
     return null;
   }
 }
 
+/** The user as this app sends it: the name by the one name rule, the color `#rrggbb`. */
+export function cleanUser(user: User): User {
+  return { name: cleanName(user.name), color: cleanColor(user.color) ?? randomColor() };
+}
+
 export function saveUser(user: User): void {
   try {
-    localStorage.setItem(KEY, JSON.stringify(user));
+    localStorage.setItem(KEY, JSON.stringify(cleanUser(user)));
   } catch {
     // storage disabled: the name lasts for this page only
   }

@@ -1,5 +1,6 @@
 /** Asks for the name others see next to your caret. */
 import { h } from "../dom";
+import { MAX_NAME, cleanName } from "../name";
 import { randomColor, type User } from "../user";
 
 /**
@@ -13,7 +14,7 @@ export function askForName(current: User | null): Promise<User> {
       type: "text",
       "data-testid": "name-input",
       required: true,
-      maxlength: "60",
+      maxlength: String(MAX_NAME),
       autocomplete: "nickname",
       placeholder: "e.g. Ada Lovelace",
     });
@@ -43,7 +44,7 @@ export function askForName(current: User | null): Promise<User> {
     };
     form.addEventListener("submit", (e) => {
       e.preventDefault();
-      const name = input.value.trim();
+      const name = cleanName(input.value, "");
       if (!name) {
         input.focus();
         return;
