@@ -9,6 +9,7 @@
  * `?last_event_id=` after a backoff.
  */
 import { ApiError, fetchDoc, type Role } from "./api";
+import { cleanName } from "./name";
 
 /** connecting: the first attempt; live: the stream is open; closed: for good (deleted, bad link). */
 export type FeedState = "connecting" | "live" | "reconnecting" | "closed";
@@ -17,6 +18,8 @@ export interface FeedUser {
   name: string;
   color: string;
   role: Role;
+  /** In a burst of changes right now (contract v2; false from servers that do not say). */
+  editing: boolean;
 }
 
 export interface FeedActivity {
@@ -74,9 +77,9 @@ const isString = (v: unknown): v is string => typeof v === "string";
 
 function toUser(value: unknown): FeedUser | null {
   if (!value || typeof value !== "object") return null;
-  const { name, color, role } = value as Record<string, unknown>;
+  const { name, color, role, editing } = value as Record<string, unknown>;
   if (!isString(name) || !isString(color) || (role !== "edit" && role !== "view")) return null;
-  return { name, color, role };
+  return { name, color, role, editing: editing === true };
 }
 
 function toActivity(value: Record<string, unknown> | null): FeedActivity | null {
@@ -89,7 +92,8 @@ function toActivity(value: Record<string, unknown> | null): FeedActivity | null 
 
 export function feedUrl(id: string, token: string, name?: string | null, lastEventId?: string | null): string {
   const params = new URLSearchParams({ token });
-  if (name?.trim()) params.set("name", name.trim());
+  const cleaned = cleanName(name, "");
+  if (cleaned) params.set("name", cleaned);
   if (lastEventId) params.set("last_event_id", lastEventId);
   return `/api/docs/${encodeURIComponent(id)}/events?${params.toString()}`;
 }

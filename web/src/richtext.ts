@@ -5,7 +5,7 @@ import { CollaborationCaret } from "@tiptap/extension-collaboration-caret";
 import { StarterKit } from "@tiptap/starter-kit";
 import type { WebsocketProvider } from "y-websocket";
 import type * as Y from "yjs";
-import type { User } from "./user";
+import { cleanUser, type User } from "./user";
 
 /** Link targets the editor accepts: web pages and mail addresses only. */
 export const LINK_PROTOCOLS = ["http:", "https:", "mailto:"] as const;
@@ -48,6 +48,8 @@ export function createEditor(options: EditorOptions): RichTextEditor {
   const editor = new Editor({
     element: options.element,
     editable: options.editable,
+    // its base CSS is in styles.css: no <style> element injected at run time (strict CSP)
+    injectCSS: false,
     extensions: [
       StarterKit.configure({
         // Collaboration brings Yjs-aware undo/redo; ProseMirror's history would fight it.
@@ -69,7 +71,7 @@ export function createEditor(options: EditorOptions): RichTextEditor {
       Collaboration.configure({ document: options.ydoc, field: "default" }),
       CollaborationCaret.configure({
         provider: options.provider,
-        user: { name: options.user.name, color: options.user.color },
+        user: cleanUser(options.user),
       }),
     ],
     editorProps: {
@@ -87,7 +89,7 @@ export function createEditor(options: EditorOptions): RichTextEditor {
   return {
     editor,
     setUser(user) {
-      editor.commands.updateUser({ name: user.name, color: user.color });
+      editor.commands.updateUser(cleanUser(user));
     },
     destroy() {
       editor.destroy();

@@ -14,7 +14,12 @@ export interface AvatarOptions {
   label?: string;
   /** A button (e.g. "change your name") instead of an image. */
   button?: boolean;
+  /** In a burst of changes right now: a pulsing ring and a pencil badge. */
+  editing?: boolean;
 }
+
+/** The accessible name of someone who is typing right now. */
+export const editingLabel = (name: string): string => `${name}, editing now`;
 
 export function createAvatar(name: string, color: string, options: AvatarOptions = {}): HTMLElement {
   const label = options.label ?? name;
@@ -22,7 +27,15 @@ export function createAvatar(name: string, color: string, options: AvatarOptions
     ? h("button", { type: "button", class: "avatar avatar--self", "aria-label": label })
     : h("span", { class: "avatar", role: "img", "aria-label": label });
   avatar.title = name;
+  // CSSOM, not a style attribute: allowed under a strict style-src too
   avatar.style.backgroundColor = safeColor(color);
   avatar.textContent = initialsOf(name);
+  setAvatarEditing(avatar, options.editing === true);
   return avatar;
+}
+
+/** Marks an avatar as editing (data-editing="true"|"false"); the label is the caller's. */
+export function setAvatarEditing(avatar: HTMLElement, editing: boolean): void {
+  avatar.dataset.editing = String(editing);
+  avatar.classList.toggle("avatar--editing", editing);
 }

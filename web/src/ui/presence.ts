@@ -1,12 +1,22 @@
-/** Avatars for everyone in the document (awareness states with a `user`), yourself first. */
+/**
+ * Avatars for everyone in the document (awareness states with a `user`), yourself first; the
+ * people in a burst of changes (the event stream's presence, contract v2 `editing`) are marked.
+ */
 import type { Awareness } from "y-protocols/awareness";
 import { h } from "../dom";
-import { createAvatar, safeColor } from "./avatar";
+import type { FeedUser } from "../feed";
+import { cleanName } from "../name";
+import { createAvatar, editingLabel, safeColor } from "./avatar";
 
 export interface PresenceView {
   readonly element: HTMLElement;
+  /** The event stream's presence: marks who is editing right now. */
+  setFeedUsers(users: FeedUser[]): void;
   destroy(): void;
 }
+
+/** How the server names an awareness user in presence: its cleaned name and lower-case color. */
+const keyOf = (name: string, color: string): string => `${cleanName(name)}\n${color.toLowerCase()}`;
 
 interface AwarenessUser {
   name: string;
@@ -29,6 +39,8 @@ export function createPresence(
   options: { onSelfClick?: () => void } = {},
 ): PresenceView {
   const element = h("ul", { class: "presence", "data-testid": "presence", "aria-label": "People here" });
+  /** name + color of the editors the event stream says are editing. */
+  let editingKeys = new Set<string>();
 
   const render = (): void => {
     const selfId = awareness.clientID;
@@ -41,10 +53,13 @@ export function createPresence(
 
     const items = entries.slice(0, MAX_AVATARS).map(({ id, user }) => {
       const self = id === selfId;
-      const label = self ? `${user.name} (you)` : user.name;
+      // your own typing needs no telling
+      const editing = !self && editingKeys.has(keyOf(user.name, user.color));
+      const label = self ? `${user.name} (you)` : editing ? editingLabel(user.name) : user.name;
       const avatar = createAvatar(user.name, user.color, {
         label: self ? `${label}: change your name` : label,
         button: self,
+        editing,
       });
       avatar.dataset.testid = "avatar";
       if (self && options.onSelfClick) avatar.addEventListener("click", options.onSelfClick);
@@ -63,6 +78,12 @@ export function createPresence(
 
   return {
     element,
+    setFeedUsers(users) {
+      const next = new Set(users.filter((u) => u.role === "edit" && u.editing).map((u) => keyOf(u.name, u.color)));
+      if (next.size === editingKeys.size && [...next].every((k) => editingKeys.has(k))) return;
+      editingKeys = next;
+      render();
+    },
     destroy() {
       awareness.off("change", render);
       element.remove();

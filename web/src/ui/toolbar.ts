@@ -100,7 +100,7 @@ const TOOLS: (ToolSpec | "sep")[] = [
   {
     id: "italic",
     label: "Italic",
-    icon: '<i style="font-family:Georgia,serif">I</i>',
+    icon: '<i class="toolbar__icon--italic">I</i>',
     shortcut: `${mod}I`,
     run: (e) => e.chain().focus().toggleItalic().run(),
     active: (e) => e.isActive("italic"),
