@@ -1,26 +1,28 @@
 /**
- * The editor page, /d/{id}#<token>: checks the token, asks for a name once, then wires the
- * shared document (sync), the TipTap editor and the page's controls together.
+ * The editor page, /d/{id}#<token>: checks the token, wires the shared document (sync), the
+ * TipTap editor and the page's controls together, and asks a first-time visitor for a name over
+ * the loaded document (nobody sees them in presence until they answer).
  */
 import { removeAwarenessStates } from "y-protocols/awareness";
-import { ApiError, fetchDoc, renameDoc, type Role } from "./api";
+import { ApiError, fetchDoc, renameDoc, type Role, rotateToken } from "./api";
 import { exposeHeight, h } from "./dom";
 import { findDoc, forgetDoc, rememberDoc } from "./doclist";
 import { createFeed, type Feed } from "./feed";
 import { docIdFromPath, tokenFromHash } from "./links";
 import { createEditor } from "./richtext";
 import "./styles.css";
-import { createSync } from "./sync";
+import { CLOSE_BAD_TOKEN, CLOSE_NOT_FOUND, CLOSE_TOO_BIG, createSync } from "./sync";
 import { createActivityList } from "./ui/activity";
 import { createActivityPanel } from "./ui/activity-panel";
-import { DELETED, INVALID_LINK, NOT_FOUND, showErrorPage } from "./ui/error";
+import { DELETED, INVALID_LINK, LINK_GONE, LINK_GONE_DETAIL, NOT_FOUND, showErrorPage, TOO_LARGE } from "./ui/error";
 import { askForName } from "./ui/name-dialog";
 import { createPresence } from "./ui/presence";
 import { createShare } from "./ui/share";
 import { createStatus } from "./ui/status";
 import { createTitle, UNTITLED } from "./ui/title";
 import { createToolbar } from "./ui/toolbar";
-import { loadUser, saveUser } from "./user";
+import { cleanUser, loadUser, randomColor, saveUser, type User } from "./user";
+import { FALLBACK_NAME } from "./name";
 
 /** Where the activity panel goes below the text, folded (styles.css has the same width). */
 const NARROW = "(max-width: 900px)";
@@ -52,14 +54,24 @@ function setPageTitle(title: string): void {
   document.title = `${title.trim() || UNTITLED} · Swell`;
 }
 
+/** A banner under the toolbar for a problem the page keeps showing (role=alert: read out at once). */
+function pageAlert(message: string, detail: string): HTMLElement {
+  return h(
+    "div",
+    { class: "page-alert", role: "alert", "data-testid": "editor-alert" },
+    h("strong", {}, message),
+    h("span", {}, detail),
+  );
+}
+
 async function main(): Promise<void> {
   const id = docIdFromPath("d");
-  const token = tokenFromHash();
+  const initialToken = tokenFromHash();
   window.addEventListener("hashchange", () => location.reload());
   if (id === null) return showErrorPage(NOT_FOUND);
-  if (token === null) return showErrorPage(INVALID_LINK);
+  if (initialToken === null) return showErrorPage(INVALID_LINK);
 
-  const opened = await openDocument(id, token);
+  const opened = await openDocument(id, initialToken);
   if (typeof opened === "string") {
     return showErrorPage(opened, opened === INVALID_LINK ? "Ask whoever shared it for a new link." : undefined);
   }
@@ -67,33 +79,50 @@ async function main(): Promise<void> {
   rememberDoc({
     id,
     title: opened.title,
-    ...(readOnly ? { viewToken: token } : { editToken: token }),
+    ...(readOnly ? { viewToken: initialToken } : { editToken: initialToken }),
   });
   setPageTitle(opened.title);
 
-  let user = loadUser();
-  if (user === null) {
-    user = await askForName(null);
-    saveUser(user);
-  }
+  /** The token in use: the fragment's, until a reset of the edit link replaces it. */
+  let token = initialToken;
+  const saved = loadUser();
+  /** Whether the person has a name; until then they are not in presence (awareness state null). */
+  let named = saved !== null;
+  let user: User = saved ?? { name: FALLBACK_NAME, color: randomColor() };
 
   const destroyers: (() => void)[] = [];
   let failed = false;
-  const fail = (message: string): void => {
+  const fail = (message: string, detail?: string): void => {
     if (failed) return;
     failed = true;
     for (const destroy of destroyers.reverse()) destroy();
-    showErrorPage(message);
+    showErrorPage(message, detail);
   };
+  const deleted = (): void => {
+    forgetDoc(id);
+    fail(DELETED, "Its editors deleted it, so it can no longer be opened.");
+  };
+
+  /** A pending reset of this page's own edit link: a 4401 meanwhile is the old token's. */
+  let rotation: Promise<string> | null = null;
 
   let titleView: ReturnType<typeof createTitle> | null = null;
   const sync = createSync({
     id,
     token,
+    readOnly,
     onTitle: (title) => titleView?.setRemote(title),
-    onClosed: (code) => {
-      if (code === 4401) fail(INVALID_LINK);
-      else if (code === 4404) fail(NOT_FOUND);
+    onClosed: (code, reason) => {
+      if (code === CLOSE_BAD_TOKEN) void tokenRejected(token);
+      else if (code === CLOSE_NOT_FOUND) deleted();
+      else if (code === CLOSE_TOO_BIG) {
+        stopWith(
+          TOO_LARGE,
+          reason.startsWith("document too large")
+            ? "It has reached the size limit, so your latest changes were not saved. They are kept in this browser: copy them out before you close the page."
+            : "A change was too large to send, so it was not saved. It is kept in this browser: copy it out before you close the page.",
+        );
+      }
     },
   });
   destroyers.push(() => sync.destroy());
@@ -105,7 +134,7 @@ async function main(): Promise<void> {
   titleView = createTitle({
     initial: opened.title,
     readOnly,
-    save: async (title) => (await renameDoc(id, token, title, user?.name)).title,
+    save: async (title) => (await renameDoc(id, token, title, named ? user.name : null)).title,
     onChange: onTitleShown,
   });
   destroyers.push(() => titleView?.destroy());
@@ -113,63 +142,154 @@ async function main(): Promise<void> {
   const content = h("div", { class: "sheet" });
   const rich = createEditor({ element: content, ydoc: sync.ydoc, provider: sync.provider, user, editable: !readOnly });
   destroyers.push(() => rich.destroy());
-
-  // the activity feed (SSE, like the viewer page), under this person's name
-  const activity = createActivityList();
-  const panel = createActivityPanel(activity, { collapsed: window.matchMedia(NARROW).matches });
-  destroyers.push(() => panel.destroy());
-  const startFeed = (name: string): Feed =>
-    createFeed({
-      id,
-      token,
-      name,
-      onActivity: (item) => activity.add(item),
-      onReset: () => activity.clear(),
-      onDeleted: () => {
-        forgetDoc(id);
-        fail(DELETED);
-      },
-      onRejected: (status) => fail(status === 404 ? NOT_FOUND : INVALID_LINK),
-    });
-  let feed = startFeed(user.name);
-  destroyers.push(() => feed.destroy());
-  /** Viewers list the feed under a name: follow renames (the list keeps its items). */
-  const renameFeed = (name: string): void => {
-    feed.destroy();
-    feed = startFeed(name);
-  };
-
-  const changeName = async (): Promise<void> => {
-    const next = await askForName(user);
-    const renamed = next.name !== user?.name;
-    user = next;
-    saveUser(next);
-    rich.setUser(next);
-    if (renamed) renameFeed(next.name);
-  };
-
-  // a rename in another tab of this browser applies here too
-  const onStorage = (e: StorageEvent): void => {
-    if (e.key !== "swell.user") return;
-    const next = loadUser();
-    if (next && (next.name !== user?.name || next.color !== user?.color)) {
-      const renamed = next.name !== user?.name;
-      user = next;
-      rich.setUser(next);
-      if (renamed) renameFeed(next.name);
-    }
-  };
-  window.addEventListener("storage", onStorage);
-  destroyers.push(() => window.removeEventListener("storage", onStorage));
+  const awareness = sync.provider.awareness;
+  // not in presence before the name prompt is answered: nothing is announced for a null state
+  if (!named) awareness.setLocalState(null);
 
   const toolbar = createToolbar(rich.editor);
   destroyers.push(() => toolbar.destroy());
   const status = createStatus(sync, { readOnly });
   destroyers.push(() => status.destroy());
-  const presence = createPresence(sync.provider.awareness, { onSelfClick: () => void changeName() });
+  const presence = createPresence(awareness, { onSelfClick: () => void changeName() });
   destroyers.push(() => presence.destroy());
-  const share = createShare({ id, editToken: readOnly ? null : token, viewToken: readOnly ? token : null });
+
+  // the activity feed (SSE, like the viewer page), under this person's name; its presence
+  // says who is editing right now
+  const activity = createActivityList();
+  const panel = createActivityPanel(activity, { collapsed: window.matchMedia(NARROW).matches });
+  destroyers.push(() => panel.destroy());
+  const startFeed = (): Feed =>
+    createFeed({
+      id,
+      token,
+      name: named ? user.name : null,
+      onPresence: (users) => presence.setFeedUsers(users),
+      onActivity: (item) => activity.add(item),
+      onReset: () => activity.clear(),
+      onDeleted: deleted,
+      onRejected: (code) => {
+        if (code === 404) deleted();
+        else void tokenRejected(token);
+      },
+    });
+  let feed: Feed | null = null;
+  destroyers.push(() => feed?.destroy());
+  /** (Re)opens the feed: viewers list it under a name, and it needs the current token. */
+  const restartFeed = (): void => {
+    feed?.destroy();
+    feed = startFeed();
+  };
+
+  /** Stops syncing for good but keeps the page and its local copy, with a banner saying why. */
+  let stopped = false;
+  const alertSlot = h("div", {});
+  const stopWith = (message: string, detail: string): void => {
+    if (failed || stopped) return;
+    stopped = true;
+    sync.stop();
+    rich.editor.setEditable(false);
+    toolbar.element.hidden = true;
+    alertSlot.replaceChildren(pageAlert(message, detail));
+  };
+
+  /** Adopts a new edit token: the next socket, the feed, the API calls and the page's URL use it. */
+  const useEditToken = (next: string): void => {
+    token = next;
+    sync.setToken(next);
+    rememberDoc({ id, editToken: next, touch: false });
+    // replaceState fires no hashchange (which reloads the page)
+    history.replaceState(history.state, "", `${location.pathname}${location.search}#${next}`);
+    if (!stopped) restartFeed();
+  };
+
+  /**
+   * The server refused `rejected` (socket 4401 or a 401 on the feed). After a reset of this
+   * page's own link, carry on with the new token; when another tab of this browser reset it,
+   * take the token it stored; otherwise the link is gone.
+   */
+  const tokenRejected = async (rejected: string): Promise<void> => {
+    if (rotation !== null) {
+      try {
+        await rotation;
+      } catch {
+        // the reset failed: see whether the old token still works below
+      }
+    }
+    if (failed || stopped) return;
+    if (token === rejected) {
+      const stored = readOnly ? findDoc(id)?.viewToken : findDoc(id)?.editToken;
+      if (stored && stored !== rejected) {
+        try {
+          const info = await fetchDoc(id, stored);
+          if (!readOnly && info.role === "edit") useEditToken(stored);
+          else if (readOnly) {
+            token = stored;
+            sync.setToken(stored);
+            history.replaceState(history.state, "", `${location.pathname}${location.search}#${stored}`);
+            restartFeed();
+          }
+        } catch {
+          // that one is dead too
+        }
+      }
+    }
+    if (token === rejected) {
+      feed?.destroy();
+      feed = null;
+      stopWith(LINK_GONE, `${LINK_GONE_DETAIL} What you wrote since is kept in this browser only.`);
+      return;
+    }
+    if (sync.connection === "stopped") sync.reconnect();
+  };
+
+  const share = createShare({
+    id,
+    editToken: () => (readOnly ? null : token),
+    reset: async (role) => {
+      if (role === "view") {
+        const viewToken = await rotateToken(id, token, "view");
+        rememberDoc({ id, viewToken, touch: false });
+        return;
+      }
+      const pending = rotateToken(id, token, "edit");
+      rotation = pending;
+      try {
+        useEditToken(await pending);
+      } finally {
+        if (rotation === pending) rotation = null;
+      }
+      // the old socket may have been closed before the answer came: reconnect with the new token
+      if (sync.connection === "stopped" && !stopped) sync.reconnect();
+    },
+  });
   destroyers.push(() => share.destroy());
+
+  const changeName = async (): Promise<void> => {
+    const next = await askForName(named ? user : null);
+    const renamed = !named || next.name !== user.name;
+    user = cleanUser(next);
+    saveUser(user);
+    if (!named) {
+      named = true;
+      awareness.setLocalState({ user });
+    }
+    rich.setUser(user);
+    if (renamed) restartFeed();
+  };
+
+  // a rename in another tab of this browser applies here too
+  const onStorage = (e: StorageEvent): void => {
+    if (e.key !== "swell.user" || !named) return;
+    const next = loadUser();
+    if (next && (next.name !== user.name || next.color !== user.color)) {
+      const renamed = next.name !== user.name;
+      user = next;
+      rich.setUser(next);
+      if (renamed) restartFeed();
+    }
+  };
+  window.addEventListener("storage", onStorage);
+  destroyers.push(() => window.removeEventListener("storage", onStorage));
 
   const header = h(
     "header",
@@ -180,7 +300,7 @@ async function main(): Promise<void> {
   );
   if (readOnly) toolbar.element.hidden = true;
   const main = h("main", { class: "page" }, content);
-  const chrome = h("div", { class: "chrome" }, header, toolbar.element);
+  const chrome = h("div", { class: "chrome" }, header, toolbar.element, alertSlot);
   document.body.replaceChildren(chrome, h("div", { class: "workspace" }, main, panel.element));
   document.body.classList.add("editor-page");
   destroyers.push(exposeHeight(chrome, "--chrome-height"));
@@ -206,12 +326,11 @@ async function main(): Promise<void> {
 
   // tell others at once that we left, instead of after the 30 s awareness timeout
   const onPageHide = (): void => {
-    const awareness = sync.provider.awareness;
     removeAwarenessStates(awareness, [awareness.clientID], "page hidden");
   };
   // back from the back/forward cache: be present again
   const onPageShow = (e: PageTransitionEvent): void => {
-    if (e.persisted && user) sync.provider.awareness.setLocalState({ user: { name: user.name, color: user.color } });
+    if (e.persisted && named) awareness.setLocalState({ user: cleanUser(user) });
   };
   window.addEventListener("pagehide", onPageHide);
   window.addEventListener("pageshow", onPageShow);
@@ -220,7 +339,10 @@ async function main(): Promise<void> {
     window.removeEventListener("pageshow", onPageShow);
   });
 
-  if (!readOnly) rich.editor.commands.focus("end");
+  // the document is on screen (and syncing) before a first-time visitor is asked for a name
+  if (!named) await changeName();
+  else restartFeed();
+  if (!readOnly && !failed && !stopped) rich.editor.commands.focus("end");
 }
 
 void main().catch((err: unknown) => {

@@ -25,14 +25,35 @@ const SYNC_UPDATE = 2;
 export const MESSAGE_SAVED = 100;
 export const MESSAGE_TITLE = 101;
 
-export type ConnectionStatus = "connected" | "reconnecting" | "offline";
+/** stopped: the server closed the socket for good (see `SyncOptions.onClosed`); no retries. */
+export type ConnectionStatus = "connected" | "reconnecting" | "offline" | "stopped";
+
+/** The server refused an update that would make the document pass its size limit. */
+export const CLOSE_TOO_BIG = 1009;
+/** The token is wrong, or was rotated (contract v2): it stopped working. */
+export const CLOSE_BAD_TOKEN = 4401;
+export const CLOSE_NOT_FOUND = 4404;
+
+/** Closes after which reconnecting cannot help: 44xx, and 1009 (the same update would be refused again). */
+export function isTerminalClose(code: number): boolean {
+  return (code >= 4400 && code < 4500) || code === CLOSE_TOO_BIG;
+}
 
 export interface SyncOptions {
   id: string;
   token: string;
+  /**
+   * A view token's page: no BroadcastChannel, so that another tab of this browser cannot pass
+   * changes through it (and it cannot pass any to them).
+   */
+  readOnly?: boolean;
   /** A document rename announced by the server (message 101). */
   onTitle?: (title: string) => void;
-  /** The server closed the socket for good (4401 bad token, 4404 unknown document). */
+  /**
+   * The server closed the socket for good (4401 bad or rotated token, 4404 unknown document,
+   * 1009 document too large); the provider no longer reconnects (`reconnect()` resumes). Not
+   * called for a 4401 of a socket opened with a token that `setToken` has replaced since.
+   */
   onClosed?: (code: number, reason: string) => void;
 }
 
@@ -42,6 +63,12 @@ export interface Sync {
   readonly persistence: IndexeddbPersistence;
   readonly connection: ConnectionStatus;
   readonly saveStatus: SaveStatus;
+  /** The token for the next socket (after a rotation); the open one keeps its own. */
+  setToken(token: string): void;
+  /** Connects again after a terminal close. */
+  reconnect(): void;
+  /** Stops for good: closes the socket and never reconnects (the local copy stays). */
+  stop(): void;
   onConnectionChange(fn: (status: ConnectionStatus) => void): () => void;
   onSaveStatusChange(fn: (status: SaveStatus) => void): () => void;
   destroy(): void;
@@ -89,9 +116,13 @@ export function createSync(options: SyncOptions): Sync {
   const persistence = new IndexeddbPersistence(`swell:${options.id}`, ydoc);
   const provider = new WebsocketProvider(websocketBase(), encodeURIComponent(options.id), ydoc, {
     params: { token: options.token, swell: "1" },
-    disableBc: false,
+    disableBc: options.readOnly === true,
     connect: false,
+    shouldReconnect: (event) => !isTerminalClose(event.code),
   });
+  /** The token the current (or last) socket was opened with. */
+  let socketToken = options.token;
+  let stopped = false;
 
   const saved = createSavedState(ydoc, { isLocal: (origin) => origin !== provider });
 
@@ -120,6 +151,7 @@ export function createSync(options: SyncOptions): Sync {
   // Connection state: "connected" once the socket is open and the first sync finished.
   const connectionListeners = new Set<(status: ConnectionStatus) => void>();
   const computeConnection = (): ConnectionStatus => {
+    if (stopped) return "stopped";
     if (!navigator.onLine) return "offline";
     return provider.wsconnected && provider.synced ? "connected" : "reconnecting";
   };
@@ -136,9 +168,19 @@ export function createSync(options: SyncOptions): Sync {
     if (provider.shouldConnect && provider.ws === null) provider.connect();
     updateConnection();
   };
-  provider.on("status", updateConnection);
+  provider.on("status", (event) => {
+    // emitted right after a new socket was created from the params of that moment
+    if (event.status === "connecting") socketToken = provider.params.token ?? socketToken;
+    updateConnection();
+  });
   provider.on("sync", updateConnection);
   provider.on("closed", (event) => {
+    if (event.code === CLOSE_BAD_TOKEN && socketToken !== provider.params.token) {
+      // our own rotation: the old token's socket was closed; carry on with the new one
+      provider.connect();
+      return;
+    }
+    stopped = true;
     updateConnection();
     options.onClosed?.(event.code, event.reason);
   });
@@ -164,6 +206,19 @@ export function createSync(options: SyncOptions): Sync {
     },
     get saveStatus() {
       return saved.status;
+    },
+    setToken(token) {
+      provider.params = { ...provider.params, token };
+    },
+    reconnect() {
+      stopped = false;
+      provider.connect();
+      updateConnection();
+    },
+    stop() {
+      stopped = true;
+      provider.disconnect();
+      updateConnection();
     },
     onConnectionChange(fn) {
       connectionListeners.add(fn);

@@ -11,7 +11,7 @@ import { docIdFromPath, tokenFromHash } from "./links";
 import "./styles.css";
 import { createActivityList } from "./ui/activity";
 import { createActivityPanel } from "./ui/activity-panel";
-import { DELETED, INVALID_LINK, NOT_FOUND, showErrorPage } from "./ui/error";
+import { DELETED, INVALID_LINK, LINK_GONE, LINK_GONE_DETAIL, NOT_FOUND, showErrorPage } from "./ui/error";
 import { createFeedPresence } from "./ui/feed-presence";
 import { createFeedStatus } from "./ui/feed-status";
 import { UNTITLED } from "./ui/title";
@@ -112,7 +112,14 @@ async function main(): Promise<void> {
       forgetDoc(id);
       end(DELETED, "Its editors deleted it, so it can no longer be read.");
     },
-    onRejected: (code) => end(code === 404 ? NOT_FOUND : INVALID_LINK, code === 404 ? undefined : ERROR_DETAIL[INVALID_LINK]),
+    // the link worked when the page opened: a 401 now means it was reset, a 404 that the
+    // document was deleted
+    onRejected: (code) => {
+      if (code === 404) {
+        forgetDoc(id);
+        end(DELETED, "Its editors deleted it, so it can no longer be read.");
+      } else end(LINK_GONE, LINK_GONE_DETAIL);
+    },
   });
   destroyers.push(() => feed.destroy());
 

@@ -7,6 +7,7 @@ export const CONNECTION_TEXT: Record<ConnectionStatus, string> = {
   connected: "Connected",
   reconnecting: "Reconnecting…",
   offline: "Offline",
+  stopped: "Not connected",
 };
 
 export const SAVE_TEXT: Record<SaveStatus, string> = {
