@@ -24,6 +24,8 @@ from swell.transport.asgi import WebsocketRouter
 from swell.transport.events import create_events
 from swell.transport.export import create_export
 from swell.transport.pages import create_pages
+from swell.transport.rate_limit import ClientLimits
+from swell.transport.security import install_security_headers
 from swell.transport.ws import WebsocketEndpoint
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,7 @@ class Services:
             relay=InProcessRelay(),
         )
         self.documents = Documents(self.catalog, self.rooms)
+        self.limits = ClientLimits.from_settings(settings)  # per client address, all transports
         self.recorder = ActivityRecorder(
             self.activity, self.rooms, burst_seconds=settings.edit_burst_seconds
         )
@@ -81,7 +84,11 @@ def create_app(settings: Settings, *, web_dist: Path = WEB_DIST) -> Quart:
     services = Services(settings)
     app.extensions["swell"] = services
 
-    app.register_blueprint(create_api(services.documents, max_body_bytes=settings.max_body_bytes))
+    app.register_blueprint(
+        create_api(
+            services.documents, max_body_bytes=settings.max_body_bytes, limits=services.limits
+        )
+    )
     endpoint = WebsocketEndpoint(
         services.documents,
         services.rooms,
@@ -97,11 +104,14 @@ def create_app(settings: Settings, *, web_dist: Path = WEB_DIST) -> Quart:
             services.hub,
             ping_seconds=settings.sse_ping_seconds,
             retry_ms=settings.sse_retry_ms,
+            limits=services.limits,
+            streams_per_document=settings.streams_per_document,
         )
     )
     app.register_blueprint(create_export(services.documents, services.rooms))
     app.register_blueprint(create_pages(web_dist))
     register_error_handlers(app)
+    install_security_headers(app)
 
     @app.errorhandler(404)
     async def not_found(_e: Exception) -> tuple[Response, int]:

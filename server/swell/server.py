@@ -14,6 +14,7 @@ from wsproto.extensions import PerMessageDeflate
 
 from swell.app import Services, create_app
 from swell.settings import Settings
+from swell.transport.origin import wildcard_without_public_url
 
 log = logging.getLogger("swell")
 
@@ -76,6 +77,17 @@ async def run(settings: Settings) -> None:
     configure_compression(settings.ws_compression)
     sock = bind_socket(settings.host, settings.port, dead_peer_seconds=settings.ws_ping_seconds * 2)
     port = sock.getsockname()[1]
+    # The real port (the setting may be 0): the WebSocket Origin check compares against it.
+    settings = settings.replace(port=port)
+    if wildcard_without_public_url(settings):
+        log.warning(
+            "listening on %s without --public-url: WebSockets are accepted only from pages "
+            "opened as http://localhost:%d or http://127.0.0.1:%d; set --public-url to the "
+            "address browsers use",
+            settings.host or "every interface",
+            port,
+            port,
+        )
     app = create_app(settings)
     services: Services = app.extensions["swell"]
     stop = asyncio.Event()

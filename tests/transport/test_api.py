@@ -68,7 +68,9 @@ async def test_errors_are_json_with_the_contract_codes(shared_server: ServerProc
         assert r.status_code == 401
         r = await http.get("/api/docs/unknown", headers=bearer(doc["edit_token"]))
         assert r.status_code == 404
-        r = await http.post("/api/docs", content=b"{not json", headers={"Content-Type": "x"})
+        r = await http.post(
+            "/api/docs", content=b"{not json", headers={"Content-Type": "application/json"}
+        )
         assert r.status_code == 400 and "JSON" in r.json()["error"]
         r = await http.post("/api/docs", json={"title": "x", "color": "red"})
         assert r.status_code == 400 and "color" in r.json()["error"]

@@ -6,12 +6,19 @@ import hashlib
 import hmac
 import json
 import secrets
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from swell.collab.events import DocumentCreated, DocumentDeleted, DocumentRenamed, RoomEvent
-from swell.collab.peer import Role
+from swell.collab.events import (
+    DocumentCreated,
+    DocumentDeleted,
+    DocumentRenamed,
+    RoomEvent,
+    TokenRotated,
+)
+from swell.collab.peer import CloseCode, Role
 from swell.collab.ports import DocumentCatalog, DocumentRecord
 from swell.collab.registry import RoomRegistry
 from swell.protocol.messages import encode_title
@@ -47,8 +54,15 @@ def hash_token(token: str) -> bytes:
 
 
 def clean_title(title: str) -> str:
-    """Trim and collapse whitespace; empty becomes the default, long is an error upstream."""
-    cleaned = " ".join(title.split())
+    """NFC, no control characters or lone surrogates (no database stores NUL or a lone
+    surrogate), whitespace trimmed and collapsed; empty becomes the default, long is an error
+    upstream. Format characters stay: emoji sequences need the zero-width joiner."""
+    kept = (
+        ch
+        for ch in title
+        if not 0xD800 <= ord(ch) <= 0xDFFF and (ch.isspace() or unicodedata.category(ch) != "Cc")
+    )
+    cleaned = " ".join(unicodedata.normalize("NFC", "".join(kept)).split())
     return cleaned or DEFAULT_TITLE
 
 
@@ -116,6 +130,19 @@ class Documents:
         if not deleted:
             raise DocumentNotFound(doc_id)
         self._emit(DocumentDeleted(doc_id))
+
+    async def rotate_token(self, doc_id: str, token: str | None, role: Role) -> str:
+        """A new token for ``role`` (edit token only). Once stored, the old one fails every
+        lookup; the sockets opened with it are closed (4401) and streams told to end."""
+        await self.authorize_edit(doc_id, token)
+        new_token = secrets.token_urlsafe(TOKEN_BYTES)
+        if not await self._catalog.rotate_token(doc_id, role.value, hash_token(new_token)):
+            raise DocumentNotFound(doc_id)
+        room = self._rooms.get(doc_id)
+        if room is not None:
+            room.close_peers(CloseCode.BAD_TOKEN, reason="the token was replaced", role=role)
+        self._emit(TokenRotated(doc_id, role))
+        return new_token
 
     def _emit(self, event: RoomEvent) -> None:
         for listener in self._listeners:

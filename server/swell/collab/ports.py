@@ -31,6 +31,11 @@ class DocumentCatalog(Protocol):
 
     async def delete_document(self, doc_id: str) -> bool: ...
 
+    async def rotate_token(self, doc_id: str, role: str, token_hash: bytes) -> bool:
+        """Replace the token hash of ``role`` (``"edit"`` or ``"view"``); False if the
+        document does not exist."""
+        ...
+
 
 class DocumentStore(Protocol):
     """The CRDT content: an append-only update journal folded into snapshots."""

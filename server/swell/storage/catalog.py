@@ -46,6 +46,20 @@ class SqlDocumentCatalog:
             row = (await session.execute(select(Document).where(Document.id == doc_id))).scalar()
         return _record(row) if row is not None else None
 
+    async def rotate_token(self, doc_id: str, role: str, token_hash: bytes) -> bool:
+        """One UPDATE: once it commits, every later lookup sees only the new hash."""
+        if role == "edit":
+            values = {"edit_token_hash": token_hash}
+        elif role == "view":
+            values = {"view_token_hash": token_hash}
+        else:
+            raise ValueError(f"unknown role: {role!r}")
+        async with self._sessions() as session, session.begin():
+            result = await session.execute(
+                update(Document).where(Document.id == doc_id).values(**values)
+            )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
     async def delete_document(self, doc_id: str) -> bool:
         async with self._sessions() as session, session.begin():
             result = await session.execute(delete(Document).where(Document.id == doc_id))

@@ -6,8 +6,10 @@ from urllib.parse import unquote
 
 from quart import Quart, Response, jsonify
 from quart.wrappers import Request, Websocket
+from werkzeug.exceptions import HTTPException
 
 from swell.collab.documents import DocumentNotFound, InvalidToken, ReadOnly
+from swell.transport.rate_limit import RateLimited, retry_after_header
 
 
 def token_of(request: Request) -> str | None:
@@ -27,7 +29,9 @@ def error(status: int, message: str) -> tuple[Response, int]:
 
 
 def register_error_handlers(app: Quart) -> None:
-    """The domain's refusals as the contract's JSON errors, for every route."""
+    """The domain's refusals as the contract's JSON errors, for every route; every other
+    HTTP error and any unexpected exception too, so no client ever parses an HTML page or
+    sees a traceback."""
 
     async def not_found(_e: Exception) -> tuple[Response, int]:
         return error(404, "document not found")
@@ -38,9 +42,30 @@ def register_error_handlers(app: Quart) -> None:
     async def read_only(_e: Exception) -> tuple[Response, int]:
         return error(403, "this token can only view the document")
 
+    async def rate_limited(e: RateLimited) -> tuple[Response, int]:
+        response, status = error(429, e.message)
+        response.headers["Retry-After"] = retry_after_header(e.retry_after)
+        return response, status
+
+    async def http_error(e: HTTPException) -> tuple[Response, int]:
+        status = e.code or 500
+        response, _ = error(status, (e.name or "error").lower())
+        for name, value in e.get_headers():  # Allow on 405, for one
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response, status
+
+    async def internal_error(_e: Exception) -> tuple[Response, int]:
+        # Quart has logged the exception with the method and path (never the query string,
+        # where tokens travel) before calling this; the client learns nothing more.
+        return error(500, "internal server error")
+
     app.register_error_handler(DocumentNotFound, not_found)
     app.register_error_handler(InvalidToken, invalid_token)
     app.register_error_handler(ReadOnly, read_only)
+    app.register_error_handler(RateLimited, rate_limited)
+    app.register_error_handler(HTTPException, http_error)
+    app.register_error_handler(500, internal_error)
 
 
 MAX_NAME = 100

@@ -13,6 +13,7 @@ from swell.collab.registry import LoadFailed, RoomRegistry, ShuttingDown
 from swell.feed.hub import FeedHub
 from swell.protocol.sse import PING, encode_retry, parse_last_event_id
 from swell.transport.access import MAX_NAME, error, token_of
+from swell.transport.rate_limit import ClientLimits, ConcurrencyCap, RateLimited
 
 DEFAULT_VIEWER = "Viewer"
 
@@ -24,26 +25,35 @@ def create_events(
     *,
     ping_seconds: float,
     retry_ms: int,
+    limits: ClientLimits,
+    streams_per_document: int,
 ) -> Blueprint:
     bp = Blueprint("events", __name__)
+    streams = ConcurrencyCap(streams_per_document)  # limits: open streams per document
 
     @bp.get("/api/docs/<doc_id>/events")
     async def events(doc_id: str) -> Response | tuple[Response, int]:
+        limits.enforce(limits.connects, request.scope)  # limits: 429 before any work
         _record, role = await documents.authorize(doc_id, token_of(request))  # 401/404 first
         last_event_id = parse_last_event_id(
             request.headers.get("Last-Event-ID") or request.args.get("last_event_id")
         )
         name = " ".join(request.args.get("name", "").split())[:MAX_NAME] or DEFAULT_VIEWER
+        if not streams.acquire(doc_id):  # limits: released when the stream ends
+            raise RateLimited(retry_ms / 1000, "too many event streams on this document")
         try:
             room = await rooms.acquire(doc_id)
         except LoadFailed:
+            streams.release(doc_id)
             return error(503, "document could not be loaded")
         except ShuttingDown:
+            streams.release(doc_id)
             return error(503, "server is stopping")
         try:
             viewer = await hub.subscribe(room, name, last_event_id, listed=role is Role.VIEW)
         except BaseException:
             rooms.release(room)
+            streams.release(doc_id)
             raise
 
         async def stream() -> AsyncIterator[bytes]:
@@ -59,6 +69,7 @@ def create_events(
             finally:
                 hub.unsubscribe(viewer)
                 rooms.release(room)
+                streams.release(doc_id)
 
         response = Response(
             stream(),

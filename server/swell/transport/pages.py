@@ -7,6 +7,8 @@ from pathlib import Path
 
 from quart import Blueprint, Response, send_from_directory
 
+from swell.transport.security import page_headers
+
 HASHED = re.compile(r"-[A-Z0-9]{8,}\.[a-z0-9]+$", re.IGNORECASE)
 PLACEHOLDER = """<!doctype html><meta charset="utf-8"><title>Swell</title>
 <p>The web app is not built yet: run <code>make web</code>.</p>"""
@@ -23,8 +25,7 @@ def create_pages(dist: Path) -> Blueprint:
             response = await send_from_directory(dist, name)
         response.headers["Cache-Control"] = "no-cache"
         response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "no-referrer"
-        return response
+        return page_headers(response)
 
     @bp.get("/")
     async def home() -> Response:
