@@ -1,5 +1,7 @@
-"""Activity: what people did, stored and numbered. Typing is summarised per burst, not logged
-per keystroke: a burst ends after a few quiet seconds (or after a long stretch of typing)."""
+"""Activity: what people did, stored and numbered, folded from the rooms' events. Typing is
+summarised per burst, not logged per keystroke: a burst ends after a few quiet seconds (or after
+a long stretch of typing). Joining and leaving are debounced by name: someone reconnecting in a
+loop is one "joined", and "left" is written only once they stayed away for that quiet time."""
 
 from __future__ import annotations
 
@@ -15,14 +17,13 @@ from swell.collab.events import (
     DocumentDeleted,
     DocumentEdited,
     DocumentRenamed,
+    PeerChanged,
     PeerLeft,
-    PresenceChanged,
     RoomEvent,
     RoomUnloaded,
 )
 from swell.collab.peer import Role
 from swell.collab.ports import ActivityLog, ActivityRecord
-from swell.collab.registry import RoomRegistry
 
 log = logging.getLogger(__name__)
 
@@ -54,14 +55,22 @@ def summarize_edit(name: str, added: int, removed: int) -> str:
 
 class ActivityRecorder:
     def __init__(
-        self, activity_log: ActivityLog, rooms: RoomRegistry, *, burst_seconds: float
+        self,
+        activity_log: ActivityLog,
+        *,
+        burst_seconds: float,
+        leave_seconds: float | None = None,
     ) -> None:
         self._log = activity_log
-        self._rooms = rooms
         self._burst_seconds = burst_seconds
+        # A leave is written after this long without the same name coming back.
+        self._leave_seconds = burst_seconds if leave_seconds is None else leave_seconds
         self._bursts: dict[tuple[str, int], _Burst] = {}
-        self._joined: dict[tuple[str, int], str] = {}
+        self._joined: dict[tuple[str, int], str] = {}  # (doc, peer) -> the name it joined as
+        self._present: dict[tuple[str, str], int] = {}  # (doc, name) -> sockets with it
+        self._leaving: dict[tuple[str, str], asyncio.TimerHandle] = {}  # (doc, name)
         self._locks: dict[str, asyncio.Lock] = {}
+        self._writing: dict[str, int] = {}  # stores under way per document (lock pruning)
         self._tasks: set[asyncio.Task[None]] = set()
         self._listeners: list[Callable[[ActivityRecord], None]] = []
 
@@ -71,14 +80,12 @@ class ActivityRecorder:
     def on_event(self, event: RoomEvent) -> None:
         if isinstance(event, DocumentEdited):
             self._on_edit(event)
-        elif isinstance(event, PresenceChanged):
-            self._note_joins(event.doc_id)
+        elif isinstance(event, PeerChanged):
+            self._on_named(event)
         elif isinstance(event, PeerLeft):
             key = (event.doc_id, event.peer.peer_id)
             self._close_burst(key)
-            name = self._joined.pop(key, None)
-            if name is not None:
-                self._record(event.doc_id, "leave", name, f"{name} left")
+            self._on_left(event.doc_id, self._joined.pop(key, None))
         elif isinstance(event, DocumentCreated):
             who = event.user or SOMEONE
             self._record(event.doc_id, "created", who, f"{who} created the document")
@@ -92,26 +99,65 @@ class ActivityRecorder:
                 burst = self._bursts.pop(key)
                 if burst.timer is not None:
                     burst.timer.cancel()
-            for key in [k for k in self._joined if k[0] == event.doc_id]:
-                del self._joined[key]
+            for left in [k for k in self._leaving if k[0] == event.doc_id]:
+                self._leaving.pop(left).cancel()
+            self._forget_people(event.doc_id)
         elif isinstance(event, RoomUnloaded):
+            # Everyone has left: write what is pending now, keep nothing for the document.
             for key in [k for k in self._bursts if k[0] == event.doc_id]:
                 self._close_burst(key)
+            for doc_id, name in [k for k in self._leaving if k[0] == event.doc_id]:
+                self._leaving.pop((doc_id, name)).cancel()
+                self._record(doc_id, "leave", name, f"{name} left")
+            self._forget_people(event.doc_id)
 
-    def _note_joins(self, doc_id: str) -> None:
-        room = self._rooms.get(doc_id)
-        if room is None:
+    def _forget_people(self, doc_id: str) -> None:
+        for key in [k for k in self._joined if k[0] == doc_id]:
+            del self._joined[key]
+        for present in [k for k in self._present if k[0] == doc_id]:
+            del self._present[present]
+
+    def _on_named(self, event: PeerChanged) -> None:
+        """The first name a socket gives is its join; later renames only follow along."""
+        peer = event.peer
+        if peer.name is None:
             return
-        states = room.awareness.states
-        for peer in room.peers.values():
-            key = (doc_id, peer.id)
-            if key in self._joined:
-                continue
-            name = peer.name(states)
-            if name is not None:
-                self._joined[key] = name
-                verb = "joined" if peer.role is Role.EDIT else "is watching"
-                self._record(doc_id, "join", name, f"{name} {verb}")
+        key = (event.doc_id, peer.peer_id)
+        previous = self._joined.get(key)
+        if previous == peer.name:
+            return
+        self._joined[key] = peer.name
+        if previous is not None:
+            self._on_left(event.doc_id, previous, quietly=True)
+        person = (event.doc_id, peer.name)
+        self._present[person] = self._present.get(person, 0) + 1
+        if self._present[person] > 1 or previous is not None:
+            return  # another tab of someone already here, or a rename
+        pending = self._leaving.pop(person, None)
+        if pending is not None:
+            pending.cancel()  # back within the quiet time: neither a leave nor a join
+            return
+        verb = "joined" if peer.role is Role.EDIT else "is watching"
+        self._record(event.doc_id, "join", peer.name, f"{peer.name} {verb}")
+
+    def _on_left(self, doc_id: str, name: str | None, *, quietly: bool = False) -> None:
+        if name is None:
+            return
+        person = (doc_id, name)
+        remaining = self._present.get(person, 0) - 1
+        if remaining > 0:
+            self._present[person] = remaining
+            return
+        self._present.pop(person, None)
+        if quietly or person in self._leaving:
+            return
+        loop = asyncio.get_running_loop()
+        self._leaving[person] = loop.call_later(self._leave_seconds, self._left, person)
+
+    def _left(self, person: tuple[str, str]) -> None:
+        if self._leaving.pop(person, None) is not None:
+            doc_id, name = person
+            self._record(doc_id, "leave", name, f"{name} left")
 
     def _on_edit(self, event: DocumentEdited) -> None:
         key = (event.doc_id, event.peer_id)
@@ -146,20 +192,30 @@ class ActivityRecorder:
     async def _store(self, doc_id: str, kind: str, user: str, summary: str) -> None:
         # One at a time per document: the sequence numbers must come out in order.
         lock = self._locks.setdefault(doc_id, asyncio.Lock())
-        async with lock:
-            try:
-                record = await self._log.append_activity(doc_id, kind, user, summary)
-            except Exception:
-                # The document may have been deleted meanwhile; activity is never worth a crash.
-                log.warning("could not store %s activity for %s", kind, doc_id, exc_info=True)
-                return
+        self._writing[doc_id] = self._writing.get(doc_id, 0) + 1
+        try:
+            async with lock:
+                try:
+                    record = await self._log.append_activity(doc_id, kind, user, summary)
+                except Exception:
+                    # The document may have been deleted meanwhile; never worth a crash.
+                    log.warning("could not store %s activity for %s", kind, doc_id, exc_info=True)
+                    return
+        finally:
+            self._writing[doc_id] -= 1
+            if not self._writing[doc_id]:
+                del self._writing[doc_id]
+                del self._locks[doc_id]
         for listener in self._listeners:
             listener(record)
 
     async def flush(self) -> None:
-        """Shutdown: close every open burst and wait until everything is stored."""
+        """Shutdown: close every open burst, write pending leaves, wait until all is stored."""
         for key in list(self._bursts):
             self._close_burst(key)
+        for person in list(self._leaving):
+            self._leaving.pop(person).cancel()
+            self._record(person[0], "leave", person[1], f"{person[1]} left")
         while self._tasks:
             with contextlib.suppress(Exception):
                 await asyncio.gather(*list(self._tasks), return_exceptions=True)

@@ -1,43 +1,46 @@
-"""Who is in a document: the editors' awareness states and the feed's own viewers."""
+"""Who is in a document, as the feed folded it from the room's events: the sockets that gave a
+name (editors and WebSocket viewers, with the role their token grants) and the feed's own
+event-stream viewers."""
 
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from collections.abc import Collection, Iterable
 
-from swell.collab.room import Room
+from swell.collab.events import Participant
 from swell.feed.subscriber import Subscriber
 
 PALETTE = ("#0b7285", "#5f3dc4", "#c2255c", "#2b8a3e", "#e67700", "#1864ab", "#862e9c")
+
+User = dict[str, str | bool]
 
 
 def color_for(name: str) -> str:
     return PALETTE[hashlib.sha256(name.encode()).digest()[0] % len(PALETTE)]
 
 
-def presence_users(room: Room | None, viewers: list[Subscriber]) -> list[dict[str, str]]:
-    users: list[dict[str, str]] = []
-    if room is not None:
-        states = room.awareness.states
-        for peer in room.peers.values():
-            for client_id in sorted(peer.client_ids):
-                user = _user(states.get(client_id))
-                if user is not None:
-                    users.append({**user, "role": peer.role.value})
+def presence_users(
+    participants: Iterable[Participant],
+    editing: Collection[int],
+    viewers: Iterable[Subscriber],
+) -> list[User]:
+    """Contract v2 presence entries: ``{"name", "color", "role", "editing"}``. Sockets without
+    a name yet are not listed; names were cleaned by the room (the one name rule)."""
+    users: list[User] = []
+    for peer in sorted(participants, key=lambda p: p.peer_id):
+        if peer.name is None:
+            continue
+        users.append(
+            {
+                "name": peer.name,
+                "color": peer.color or color_for(peer.name),
+                "role": peer.role.value,
+                "editing": peer.peer_id in editing,
+            }
+        )
     for viewer in viewers:
         if viewer.listed:
-            users.append({"name": viewer.name, "color": viewer.color, "role": "view"})
+            users.append(
+                {"name": viewer.name, "color": viewer.color, "role": "view", "editing": False}
+            )
     return users
-
-
-def _user(state: Any) -> dict[str, str] | None:
-    if not isinstance(state, dict):
-        return None
-    user = state.get("user")
-    if not isinstance(user, dict) or not isinstance(user.get("name"), str):
-        return None
-    name = " ".join(user["name"].split())[:100] or "Anonymous"
-    color = user.get("color")
-    if not isinstance(color, str) or len(color) > 32:
-        color = color_for(name)
-    return {"name": name, "color": color}

@@ -1,23 +1,40 @@
-"""One viewer's stream: a bounded queue of encoded events. A viewer that falls too far behind
-is dropped (it reconnects with Last-Event-ID) instead of slowing anyone else."""
+"""One viewer's stream: a queue of encoded events bounded by count and by bytes, plus at most
+one pending content frame. Content is the whole document each time, so a newer one replaces
+the one still queued: a viewer that does not read while someone types holds one render, not one
+per change. A viewer that falls too far behind on everything else is dropped (it reconnects
+with Last-Event-ID) instead of slowing anyone else or growing without bound."""
 
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from itertools import count
 
+from swell.collab.peer import Role
+
 _ids = count(1)
+
+LARGE_FRAME = 64 * 1024
+"""Frames from this size are handed to the stream on their own rather than joined with the
+others: a content frame is shared by every viewer, and joining would copy it per viewer."""
 
 
 class Subscriber:
     def __init__(
-        self, doc_id: str, name: str, color: str, *, limit: int, listed: bool = True
+        self,
+        doc_id: str,
+        name: str,
+        color: str,
+        *,
+        limit: int,
+        limit_bytes: int = 4 << 20,
+        role: Role = Role.VIEW,
+        listed: bool = True,
     ) -> None:
         self.id = next(_ids)
         # Only viewers are listed in presence: an editor's own activity panel follows the same
-        # feed, and the editor is already there through its awareness state.
+        # feed, and the editor is already there through its socket.
         self.listed = listed
+        self.role = role  # of the token it was opened with: rotating that token ends it
         self.last_presence: bytes | None = None
         self.doc_id = doc_id
         self.name = name
@@ -25,17 +42,44 @@ class Subscriber:
         self.ended = False
         self.dropped = False
         self.last_activity_id = 0
+        self.content_version = 0  # of the newest content queued or sent
         self._limit = limit
-        self._queue: deque[bytes] = deque()
+        self._limit_bytes = limit_bytes
+        self._queue: list[bytes] = []
+        self._bytes = 0  # queued, content frame excluded (it is bounded by being one)
+        self._content_at: int | None = None  # index of the pending content frame
         self._wake = asyncio.Event()
+
+    @property
+    def queued_bytes(self) -> int:
+        content = self._queue[self._content_at] if self._content_at is not None else b""
+        return self._bytes + len(content)
 
     def push(self, frame: bytes) -> None:
         if self.ended:
+            return
+        if len(self._queue) >= self._limit or self._bytes + len(frame) > self._limit_bytes:
+            self.dropped = True
+            self.end()
+            return
+        self._queue.append(frame)
+        self._bytes += len(frame)
+        self._wake.set()
+
+    def push_content(self, frame: bytes, version: int) -> None:
+        """Queue the document's content, replacing a pending older one; content older than
+        what this viewer already has is ignored, so it never goes back in time."""
+        if self.ended or version <= self.content_version:
+            return
+        self.content_version = version
+        if self._content_at is not None:
+            self._queue[self._content_at] = frame
             return
         if len(self._queue) >= self._limit:
             self.dropped = True
             self.end()
             return
+        self._content_at = len(self._queue)
         self._queue.append(frame)
         self._wake.set()
 
@@ -44,20 +88,25 @@ class Subscriber:
         if self.ended:
             return
         if self.dropped:
-            self._queue.clear()
+            self._clear()
         if final is not None:
             self._queue.append(final)
         self.ended = True
         self._wake.set()
 
-    async def next(self, ping_after: float) -> bytes | None:
-        """Every frame queued so far, in one write; None after ``ping_after`` quiet seconds;
-        raises StopAsyncIteration when the stream is over."""
+    def _clear(self) -> None:
+        self._queue = []
+        self._bytes = 0
+        self._content_at = None
+
+    async def next(self, ping_after: float) -> list[bytes] | None:
+        """Every frame queued so far, small ones joined into one write; None after
+        ``ping_after`` quiet seconds; raises StopAsyncIteration when the stream is over."""
         while True:
             if self._queue:
-                frames = b"".join(self._queue)
-                self._queue.clear()
-                return frames
+                frames = self._queue
+                self._clear()
+                return _chunks(frames)
             if self.ended:
                 raise StopAsyncIteration
             self._wake.clear()
@@ -66,3 +115,19 @@ class Subscriber:
                     await self._wake.wait()
             except TimeoutError:
                 return None
+
+
+def _chunks(frames: list[bytes]) -> list[bytes]:
+    out: list[bytes] = []
+    small: list[bytes] = []
+    for frame in frames:
+        if len(frame) < LARGE_FRAME:
+            small.append(frame)
+            continue
+        if small:
+            out.append(b"".join(small))
+            small = []
+        out.append(frame)
+    if small:
+        out.append(b"".join(small))
+    return out

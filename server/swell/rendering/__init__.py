@@ -7,6 +7,8 @@ that, so nothing a collaborator writes into the shared document reaches the outp
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import pycrdt
 
 from .to_html import blocks_to_html, document_html
@@ -14,7 +16,17 @@ from .to_markdown import blocks_to_markdown
 from .to_text import blocks_to_text
 from .tree import read_fragment
 
-__all__ = ["render_document_html", "render_html", "render_markdown", "render_text"]
+__all__ = [
+    "FORMATS",
+    "document_html",
+    "render_document_html",
+    "render_formats",
+    "render_html",
+    "render_markdown",
+    "render_text",
+]
+
+FORMATS = ("html", "text", "markdown")
 
 
 def render_html(fragment: pycrdt.XmlFragment) -> str:
@@ -35,3 +47,10 @@ def render_markdown(fragment: pycrdt.XmlFragment) -> str:
 def render_document_html(fragment: pycrdt.XmlFragment, title: str) -> str:
     """Render a standalone HTML5 file (escaped title, inline style, strict CSP) for export."""
     return document_html(render_html(fragment), title)
+
+
+def render_formats(fragment: pycrdt.XmlFragment, formats: Iterable[str]) -> dict[str, str]:
+    """Several formats from one read of the fragment (``html`` is the body fragment)."""
+    blocks = read_fragment(fragment)
+    renderers = {"html": blocks_to_html, "text": blocks_to_text, "markdown": blocks_to_markdown}
+    return {fmt: renderers[fmt](blocks) for fmt in formats}

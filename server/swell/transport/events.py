@@ -8,11 +8,12 @@ from collections.abc import AsyncIterator
 from quart import Blueprint, Response, request
 
 from swell.collab.documents import Documents
+from swell.collab.names import clean_name
 from swell.collab.peer import Role
 from swell.collab.registry import LoadFailed, RoomRegistry, ShuttingDown
 from swell.feed.hub import FeedHub
 from swell.protocol.sse import PING, encode_retry, parse_last_event_id
-from swell.transport.access import MAX_NAME, error, token_of
+from swell.transport.access import error, token_of
 from swell.transport.rate_limit import ClientLimits, ConcurrencyCap, RateLimited
 
 DEFAULT_VIEWER = "Viewer"
@@ -34,11 +35,12 @@ def create_events(
     @bp.get("/api/docs/<doc_id>/events")
     async def events(doc_id: str) -> Response | tuple[Response, int]:
         limits.enforce(limits.connects, request.scope)  # limits: 429 before any work
+        rotations = hub.rotations  # before the token is checked: a rotation after it ends us
         _record, role = await documents.authorize(doc_id, token_of(request))  # 401/404 first
         last_event_id = parse_last_event_id(
             request.headers.get("Last-Event-ID") or request.args.get("last_event_id")
         )
-        name = " ".join(request.args.get("name", "").split())[:MAX_NAME] or DEFAULT_VIEWER
+        name = clean_name(request.args.get("name"), DEFAULT_VIEWER)
         if not streams.acquire(doc_id):  # limits: released when the stream ends
             raise RateLimited(retry_ms / 1000, "too many event streams on this document")
         try:
@@ -50,7 +52,14 @@ def create_events(
             streams.release(doc_id)
             return error(503, "server is stopping")
         try:
-            viewer = await hub.subscribe(room, name, last_event_id, listed=role is Role.VIEW)
+            viewer = await hub.subscribe(
+                room,
+                name,
+                last_event_id,
+                role=role,
+                listed=role is Role.VIEW,
+                rotations_seen=rotations,
+            )
         except BaseException:
             rooms.release(room)
             streams.release(doc_id)
@@ -62,10 +71,14 @@ def create_events(
                 yield encode_retry(retry_ms + random.randint(0, retry_ms))
                 while True:
                     try:
-                        frame = await viewer.next(ping_seconds)
+                        chunks = await viewer.next(ping_seconds)
                     except StopAsyncIteration:
                         return
-                    yield PING if frame is None else frame
+                    if chunks is None:
+                        yield PING
+                        continue
+                    for chunk in chunks:
+                        yield chunk
             finally:
                 hub.unsubscribe(viewer)
                 rooms.release(room)

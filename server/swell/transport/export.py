@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 from urllib.parse import quote
 
-from pycrdt import XmlFragment
 from quart import Blueprint, Response, request
 
 from swell.collab.documents import Documents
 from swell.collab.registry import LoadFailed, RoomRegistry
-from swell.rendering import render_document_html, render_markdown, render_text
+from swell.feed.render_cache import RenderCache, committed_state
+from swell.rendering import document_html
 from swell.transport.access import error, token_of
 
 FORMATS = {
@@ -20,7 +20,7 @@ FORMATS = {
 }
 
 
-def create_export(documents: Documents, rooms: RoomRegistry) -> Blueprint:
+def create_export(documents: Documents, rooms: RoomRegistry, renders: RenderCache) -> Blueprint:
     bp = Blueprint("export", __name__)
 
     @bp.get("/api/docs/<doc_id>/content")
@@ -30,16 +30,13 @@ def create_export(documents: Documents, rooms: RoomRegistry) -> Blueprint:
         if fmt not in FORMATS:
             return error(400, "format must be one of: text, html, markdown")
         try:
-            doc = await rooms.read(doc_id)
+            state, snapshot = await committed_state(rooms, doc_id)
         except LoadFailed:
             return error(503, "document could not be loaded")
-        fragment = doc.get("default", type=XmlFragment)
-        if fmt == "text":
-            body = render_text(fragment)
-        elif fmt == "markdown":
-            body = render_markdown(fragment)
-        else:
-            body = render_document_html(fragment, record.title)
+        # Off the loop, and only once per state however often it is exported.
+        body = (await renders.render(doc_id, state, snapshot, (fmt,)))[fmt]
+        if fmt == "html":
+            body = document_html(body, record.title)
         content_type, extension = FORMATS[fmt]
         response = Response(body, content_type=content_type)
         response.headers["Content-Disposition"] = disposition(record.title, extension)

@@ -1,0 +1,96 @@
+"""One viewer's queue: bounded by count and bytes, with one pending content frame; and the
+render cache behind it."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+from pycrdt import Doc, XmlElement, XmlFragment, XmlText
+
+import swell.feed.render_cache as render_cache
+from swell.feed.render_cache import RenderCache
+from swell.feed.subscriber import Subscriber
+
+pytestmark = pytest.mark.timeout(30)
+
+
+def content(n: int, size: int = 100_000) -> bytes:
+    return b"event: content\ndata: " + str(n).encode() + b"x" * size + b"\n\n"
+
+
+async def test_a_viewer_that_does_not_read_holds_one_content_frame() -> None:
+    viewer = Subscriber("d", "V", "#000", limit=16, limit_bytes=10_000)
+    viewer.push(b"event: presence\ndata: {}\n\n")
+    for n in range(1, 500):  # 50 MB of renders pushed; one is kept
+        viewer.push_content(content(n), n)
+    assert not viewer.ended
+    assert viewer.queued_bytes < 110_000
+    viewer.push_content(content(0), 3)  # older than what it has: ignored
+    chunks = await viewer.next(1.0)
+    assert chunks is not None
+    joined = b"".join(chunks)
+    assert joined.startswith(b"event: presence")
+    assert joined.count(b"event: content") == 1 and b"data: 499x" in joined
+    assert content(499) in chunks  # the shared frame itself, not a per-viewer copy
+
+
+async def test_a_viewer_over_its_byte_limit_is_dropped() -> None:
+    viewer = Subscriber("d", "V", "#000", limit=1000, limit_bytes=10_000)
+    frame = b"event: activity\ndata: " + b"a" * 1000 + b"\n\n"
+    for _ in range(9):
+        viewer.push(frame)
+    assert not viewer.ended
+    viewer.push(frame)
+    assert viewer.ended and viewer.dropped
+    with pytest.raises(StopAsyncIteration):
+        await viewer.next(1.0)  # what was queued is discarded
+
+
+async def test_the_count_limit_stays() -> None:
+    viewer = Subscriber("d", "V", "#000", limit=4, limit_bytes=1 << 20)
+    for _ in range(5):
+        viewer.push(b": x\n\n")
+    assert viewer.dropped
+
+
+def doc_update(words: str) -> tuple[bytes, bytes]:
+    doc: Doc = Doc()
+    paragraph = doc.get("default", type=XmlFragment).children.append(XmlElement("paragraph"))
+    paragraph.children.append(XmlText(words))
+    return doc.get_state(), doc.get_update()
+
+
+async def test_renders_run_off_the_loop_once_per_state(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+    real = render_cache.render_update
+    loop_thread = threading.get_ident()
+
+    def counting(update: bytes, formats: tuple[str, ...]) -> dict[str, str]:
+        calls.append(threading.get_ident())
+        return real(update, formats)
+
+    monkeypatch.setattr(render_cache, "render_update", counting)
+    cache = RenderCache(entries=2)
+    state, update = doc_update("hello")
+    snapshots = 0
+
+    def snapshot() -> bytes:
+        nonlocal snapshots
+        snapshots += 1
+        return update
+
+    outs = await asyncio.gather(
+        *(cache.render("d", state, snapshot, ("html", "text")) for _ in range(5))
+    )
+    assert outs == [{"html": "<p>hello</p>", "text": "hello"}] * 5
+    assert len(calls) == 1 and calls[0] != loop_thread  # one render, in a worker thread
+    assert snapshots == 1
+    assert await cache.render("d", state, snapshot, ("text",)) == {"text": "hello"}
+    assert len(calls) == 1  # cached
+    for n in range(3):  # a small cache: older states go
+        other_state, other = doc_update(f"v{n}")
+        await cache.render("d", other_state, lambda o=other: o, ("text",))
+    await cache.render("d", state, snapshot, ("text",))
+    assert len(calls) == 5
