@@ -1,0 +1,103 @@
+"""Awareness that trusts no client: ownership, shape, size and the name rule."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from pycrdt import Doc
+
+from swell.collab.awareness import AwarenessRefused, OwnedAwareness, clean_state
+from swell.collab.events import Participant
+from swell.collab.peer import CloseCode, Peer, Role
+from swell.protocol.messages import AwarenessEntry, decode_awareness_entries
+
+
+def book(changes: list[Participant] | None = None) -> OwnedAwareness:
+    sink = changes if changes is not None else []
+    return OwnedAwareness(Doc(), ids_per_socket=2, state_bytes=512, on_change=sink.append)
+
+
+def entry(client_id: int, clock: int, state: object) -> AwarenessEntry:
+    return AwarenessEntry(client_id, clock, json.dumps(state))
+
+
+def peer(role: Role, peer_id: int) -> Peer:
+    p = Peer(role)
+    p.id = peer_id
+    return p
+
+
+def test_an_id_belongs_to_the_socket_that_announced_it_first() -> None:
+    awareness = book()
+    editor, mallory = peer(Role.EDIT, 1), peer(Role.VIEW, 2)
+    awareness.apply(editor, (entry(7, 1, {"user": {"name": "Ada"}}),))
+    with pytest.raises(AwarenessRefused) as refused:
+        awareness.apply(mallory, (entry(7, 2**53 - 1, {"user": {"name": "Mallory"}}),))
+    assert refused.value.code == CloseCode.POLICY
+    with pytest.raises(AwarenessRefused):
+        awareness.apply(mallory, (entry(7, 2**53 - 1, None),))  # nor remove it
+    assert awareness.states[7] == {"user": {"name": "Ada"}}
+    assert awareness.participant(editor) == Participant(1, Role.EDIT, "Ada", None)
+
+
+def test_a_socket_announces_a_bounded_number_of_ids() -> None:
+    awareness = book()
+    p = peer(Role.VIEW, 1)
+    awareness.apply(p, (entry(1, 1, {}), entry(2, 1, {})))
+    with pytest.raises(AwarenessRefused) as refused:
+        awareness.apply(p, (entry(3, 1, {}),))
+    assert refused.value.code == CloseCode.POLICY
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("[]", CloseCode.INVALID),
+        ("5", CloseCode.INVALID),
+        ('{"a": NaN}', CloseCode.INVALID),
+        ('{"a": Infinity}', CloseCode.INVALID),
+        ("{" * 3000 + "}" * 3000, CloseCode.TOO_BIG),
+        ('{"a": "' + "x" * 600 + '"}', CloseCode.TOO_BIG),
+    ],
+)
+def test_states_must_be_small_json_objects(text: str, code: int) -> None:
+    with pytest.raises(AwarenessRefused) as refused:
+        clean_state(text, 512)
+    assert refused.value.code == code
+
+
+def test_names_colors_and_cursors_are_cleaned() -> None:
+    text = json.dumps(
+        {
+            "user": {"name": "  Zo\u0065\u0308\ud800 \n 山田\x00 ", "color": "red"},
+            "cursor": {"anchor": [1], "head": 2},
+        }
+    )
+    assert clean_state(text, 512) == {"user": {"name": "Zoë 山田"}}
+    good_cursor = {
+        "anchor": {"type": {"client": 1, "clock": 2}, "tname": None, "item": None, "assoc": 0},
+        "head": {"type": None, "tname": "default", "item": {"client": 1, "clock": 3}, "assoc": -1},
+    }
+    state = {"user": {"name": "Ada", "color": "#A1B2C3"}, "cursor": good_cursor}
+    assert clean_state(json.dumps(state), 512) == {
+        "user": {"name": "Ada", "color": "#a1b2c3"},
+        "cursor": good_cursor,
+    }
+
+
+def test_others_receive_the_cleaned_state_and_removals_on_leave() -> None:
+    changes: list[Participant] = []
+    awareness = book(changes)
+    p = peer(Role.EDIT, 3)
+    update = awareness.apply(p, (entry(9, 1, {"user": {"name": "\ud800Ada"}}),))
+    assert update is not None
+    (sent,) = decode_awareness_entries(update)
+    assert json.loads(sent.state) == {"user": {"name": "Ada"}}
+    assert sent.state.isascii()  # readable by Yjs whatever the name
+    assert changes == [Participant(3, Role.EDIT, "Ada", None)]
+    removal = awareness.remove(p)
+    assert removal is not None
+    (gone,) = decode_awareness_entries(removal)
+    assert gone.client_id == 9 and gone.state == "null"
+    assert awareness.everyone() is None

@@ -1,0 +1,141 @@
+"""The headline guarantee, fast and deterministic, on the in-memory store: nothing is
+forwarded or acknowledged before its commit; and a failing stage fails the room loudly."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import pytest
+from pycrdt import Doc, Text, create_update_message
+
+from swell.collab.events import RoomEvent, RoomFailed
+from swell.collab.peer import CloseCode, Peer, Role
+from swell.collab.registry import RoomRegistry
+from swell.collab.room import Room
+from swell.protocol.messages import SwellMessageType, decode_frame
+from swell.records import PendingUpdate
+from swell.storage.memory_store import MemoryDocumentStore
+from tests.client import wait_until
+
+
+class HeldStore(MemoryDocumentStore):
+    """The real in-memory store, whose commits wait until the test lets them through."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+        self.entered = asyncio.Event()
+        self.failing = False
+
+    async def append_updates(self, doc_id: str, updates: Sequence[PendingUpdate]) -> int:
+        self.entered.set()
+        await self.gate.wait()
+        if self.failing:
+            raise OSError("disk full")
+        return await super().append_updates(doc_id, updates)
+
+
+def typed(text: str) -> bytes:
+    doc: Doc = Doc()
+    doc.get("text", type=Text).insert(0, text)
+    return create_update_message(doc.get_update())
+
+
+def drain(peer: Peer) -> list[bytes]:
+    frames = list(peer._outbox)
+    peer._outbox.clear()
+    peer._queued_bytes = 0
+    return frames
+
+
+def updates_in(frames: list[bytes]) -> list[bytes]:
+    return [f for f in frames if f[:2] in (b"\x00\x01", b"\x00\x02")]
+
+
+def saved_in(frames: list[bytes]) -> list[bytes]:
+    return [f for f in frames if f[0] == SwellMessageType.SAVED]
+
+
+@pytest.mark.timeout(10)
+async def test_nothing_is_forwarded_or_acknowledged_before_the_commit() -> None:
+    store = HeldStore()
+    store.add_document("h1")
+    room = await Room.load("h1", store, compact_every=10_000)
+    writer, reader = Peer(Role.EDIT, wants_extensions=True), Peer(Role.EDIT)
+    room.join(writer)
+    room.join(reader)
+    drain(writer), drain(reader)
+
+    room.receive(writer, typed("held"))
+    room.receive(reader, b"\x00\x00\x01\x00")  # sync step 1 with an empty state vector
+    await asyncio.wait_for(store.entered.wait(), 5)  # the writer is inside the commit
+    await asyncio.sleep(0)  # one more turn of the loop: anything eager would have gone out
+    assert updates_in(list(reader._outbox)) == []
+    assert saved_in(list(writer._outbox)) == []
+    assert not room.consistent
+
+    store.gate.set()
+    await room.flush()
+    assert room.consistent
+    forwarded = updates_in(drain(reader))
+    assert forwarded, "the committed update reaches the other socket"
+    assert saved_in(drain(writer)), "and the sender is told it is saved"
+    assert await store.count_updates("h1") == 1
+    await room.close()
+
+
+@pytest.mark.timeout(10)
+async def test_a_failed_commit_fails_the_room_loudly_and_releases_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    store = HeldStore()
+    store.add_document("h2")
+    store.failing = True
+    store.gate.set()
+    events: list[RoomEvent] = []
+    rooms = RoomRegistry(store, compact_every=10_000, idle_seconds=0)
+    rooms.listen(events.append)
+    room = await rooms.acquire("h2")
+    writer, reader = Peer(Role.EDIT), Peer(Role.VIEW)
+    room.join(writer)
+    room.join(reader)
+    drain(reader)
+
+    room.receive(writer, typed("never stored"))
+    await wait_until(lambda: room.failed, within=5)
+    assert writer.close_code == reader.close_code == CloseCode.INTERNAL
+    assert updates_in(list(reader._outbox)) == []  # never shown: it was never committed
+    assert [e for e in events if isinstance(e, RoomFailed)] == [RoomFailed("h2", "commit: OSError")]
+    assert any("h2" in r.getMessage() and r.levelname == "ERROR" for r in caplog.records)
+
+    store.failing = False
+    fresh = await rooms.acquire("h2")  # the failed room was released: a new one loads
+    assert fresh is not room and not fresh.failed
+    rooms.release(room)
+    rooms.release(fresh)
+    await rooms.close_all()
+
+
+@pytest.mark.timeout(10)
+async def test_an_error_in_the_forward_stage_fails_the_room() -> None:
+    store = MemoryDocumentStore()
+    store.add_document("h3")
+    room = await Room.load("h3", store, compact_every=10_000)
+    writer = Peer(Role.EDIT)
+    room.join(writer)
+
+    def broken(_frame: bytes) -> None:
+        raise RuntimeError("a bug in a listener of the fan-out")
+
+    other = Peer(Role.EDIT)
+    room.join(other)
+    other.send = broken  # type: ignore[method-assign]
+    room.receive(writer, typed("x"))
+    await wait_until(lambda: room.failed, within=5)
+    assert writer.close_code == CloseCode.INTERNAL
+    await room.close()
+
+
+def test_frames_decode() -> None:  # keep the helper honest
+    assert decode_frame(typed("a"))
