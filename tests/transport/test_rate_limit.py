@@ -16,8 +16,8 @@ from swell.transport.rate_limit import (
     rate_key,
     retry_after_header,
 )
-from tests.sse import SseClient
 from tests.server import ServerProcess
+from tests.sse import SseClient
 
 
 class Clock:

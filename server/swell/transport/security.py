@@ -3,9 +3,10 @@
 The pages keep every edit token the browser has seen in localStorage, so a script injected
 into them, or a page framing them, would own every document: scripts come only from the
 server's own files, nothing may frame the pages, and ``<base>``/``<object>`` are off.
-Styles allow ``'unsafe-inline'``: TipTap injects its base stylesheet as a ``<style>`` element
-and y-prosemirror colours each remote caret with a ``style`` attribute (CSS cannot run
-script). ``connect-src 'self'`` covers the page's own ``ws(s)://`` origin and its event stream.
+Styles come only from the server's files too: the web app ships TipTap's base CSS in its own
+stylesheet (``injectCSS: false``) and colours carets and avatars through the CSSOM, which CSP
+does not restrict (``e2e/test_strict_csp.py`` holds the pages to this policy).
+``connect-src 'self'`` covers the page's own ``ws(s)://`` origin and its event stream.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ PAGE_CSP = "; ".join(
     [
         "default-src 'self'",
         "script-src 'self'",
-        "style-src 'self' 'unsafe-inline'",
+        "style-src 'self'",
         "connect-src 'self'",
         "object-src 'none'",
         "base-uri 'none'",
