@@ -53,12 +53,14 @@ class Services:
         self.documents = Documents(self.catalog, self.rooms)
         self.limits = ClientLimits.from_settings(settings)  # per client address, all transports
         self.recorder = ActivityRecorder(
-            self.activity, self.rooms, burst_seconds=settings.edit_burst_seconds
+            self.activity, burst_seconds=settings.edit_burst_seconds
         )
         self.hub = FeedHub(
             self.activity,
             replay=settings.activity_replay,
             queue_limit=settings.sse_queue_events,
+            queue_bytes=settings.sse_queue_bytes,
+            burst_seconds=settings.edit_burst_seconds,
             content_interval=settings.content_interval_seconds,
         )
         for listener in (self.recorder.on_event, self.hub.on_room_event):
@@ -108,7 +110,7 @@ def create_app(settings: Settings, *, web_dist: Path = WEB_DIST) -> Quart:
             streams_per_document=settings.streams_per_document,
         )
     )
-    app.register_blueprint(create_export(services.documents, services.rooms))
+    app.register_blueprint(create_export(services.documents, services.rooms, services.hub.renders))
     app.register_blueprint(create_pages(web_dist))
     register_error_handlers(app)
     install_security_headers(app)
