@@ -3,8 +3,10 @@
  * with the Swell server by the stock y-websocket provider, plus Swell's extension messages
  * (100 "saved", 101 "title") and the connection and saved states the page shows.
  */
+import * as bc from "lib0/broadcastchannel";
 import * as decoding from "lib0/decoding";
-import type * as encoding from "lib0/encoding";
+import * as encoding from "lib0/encoding";
+import { encodeAwarenessUpdate } from "y-protocols/awareness";
 import { IndexeddbPersistence } from "y-indexeddb";
 import { WebsocketProvider } from "y-websocket";
 import * as Y from "yjs";
@@ -19,6 +21,7 @@ const MESSAGE_QUERY_AWARENESS = 3;
 const KEEPALIVE_MS = 10_000;
 
 const MESSAGE_SYNC = 0;
+const MESSAGE_AWARENESS = 1;
 const SYNC_STEP2 = 1;
 const SYNC_UPDATE = 2;
 
@@ -120,6 +123,24 @@ export function createSync(options: SyncOptions): Sync {
     connect: false,
     shouldReconnect: (event) => !isTerminalClose(event.code),
   });
+  // The stock provider sends every awareness change it sees, other people's too (it echoes what
+  // the server sent it, and announces their removal when the socket drops). A socket may speak
+  // only for its own client id (the server closes one that does not, 1008): send ours alone.
+  const awareness = provider.awareness;
+  awareness.off("update", provider._awarenessUpdateHandler);
+  const sendOwnAwareness = ({ added, updated, removed }: { added: number[]; updated: number[]; removed: number[] }): void => {
+    const own = ydoc.clientID;
+    if (!added.includes(own) && !updated.includes(own) && !removed.includes(own)) return;
+    const encoder = encoding.createEncoder();
+    encoding.writeVarUint(encoder, MESSAGE_AWARENESS);
+    encoding.writeVarUint8Array(encoder, encodeAwarenessUpdate(awareness, [own]));
+    const message = encoding.toUint8Array(encoder);
+    const ws = provider.ws;
+    if (provider.wsconnected && ws && ws.readyState === WebSocket.OPEN) ws.send(message);
+    if (provider.bcconnected) bc.publish(provider.bcChannel, message, provider);
+  };
+  awareness.on("update", sendOwnAwareness);
+
   /** The token the current (or last) socket was opened with. */
   let socketToken = options.token;
   let stopped = false;
@@ -229,6 +250,7 @@ export function createSync(options: SyncOptions): Sync {
     },
     destroy() {
       clearInterval(keepalive);
+      awareness.off("update", sendOwnAwareness);
       window.removeEventListener("online", onOnline);
       window.removeEventListener("offline", updateConnection);
       connectionListeners.clear();
