@@ -29,7 +29,13 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-quic",
 ]
-SERVER_ENV = {"SWELL_ROOM_IDLE_SECONDS": "0.2"}
+SERVER_ENV = {
+    "SWELL_ROOM_IDLE_SECONDS": "0.2",
+    # every person of the suite comes from 127.0.0.1: the per-address limits are for attackers
+    "SWELL_CREATES_PER_MINUTE": "100000",
+    "SWELL_CONNECTS_PER_MINUTE": "100000",
+    "SWELL_WRITES_PER_MINUTE": "100000",
+}
 VIEWPORT: ViewportSize = {"width": 1280, "height": 800}
 
 _REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
@@ -68,12 +74,38 @@ def _fresh_output_dir(request: pytest.FixtureRequest) -> Path:
 # --- the server ----------------------------------------------------------------------------
 
 
-def _start_server(directory: Path) -> ServerProcess:
+def _start_server(directory: Path, env: dict[str, str] | None = None) -> ServerProcess:
     process = ServerProcess(
-        f"sqlite+aiosqlite:///{directory / 'swell.db'}", directory / "server.log", SERVER_ENV
+        f"sqlite+aiosqlite:///{directory / 'swell.db'}",
+        directory / "server.log",
+        {**SERVER_ENV, **(env or {})},
     )
     process.start()
     return process
+
+
+def module_server(
+    tmp_path_factory: pytest.TempPathFactory, name: str, env: dict[str, str]
+) -> Iterator[ServerProcess]:
+    """For a module-scoped fixture: a server of the module's own with ``env`` on top of the
+    suite's settings (e.g. shorter edit bursts)."""
+    process = _start_server(tmp_path_factory.mktemp(name), env)
+    yield process
+    process.stop()
+
+
+def keep_server_log(
+    process: ServerProcess, request: pytest.FixtureRequest
+) -> Iterator[ServerProcess]:
+    """For a function-scoped ``server`` fixture over a module's server: on failure, what it
+    logged during the test goes to test-results/."""
+    log = process.log_path
+    start = log.stat().st_size if log.exists() else 0
+    yield process
+    if _failed(request):
+        with log.open("rb") as f:
+            f.seek(start)
+            (_fresh_output_dir(request) / "server.log").write_bytes(f.read())
 
 
 @pytest.fixture(scope="session")
@@ -134,17 +166,19 @@ def browser(playwright_driver: Playwright) -> Iterator[Browser]:
 @pytest.fixture
 def new_person(browser: Browser, request: pytest.FixtureRequest) -> Iterator[NewPerson]:
     """``new_person(name, color)``: a person with a new browser context of their own, whose
-    name is already in localStorage (so the name dialog does not appear)."""
+    name is already in localStorage (so the name dialog does not appear); with
+    ``first_visit=True`` Swell does not know them yet (the editor asks for their name)."""
     people: list[Person] = []
 
-    def make(name: str, color: str) -> Person:
+    def make(name: str, color: str, *, first_visit: bool = False) -> Person:
         context = browser.new_context(viewport=VIEWPORT)
         context.set_default_timeout(10_000)
         context.set_default_navigation_timeout(15_000)
-        user = json.dumps({"name": name, "color": color})
-        context.add_init_script(
-            f"try {{ localStorage.setItem('swell.user', {json.dumps(user)}); }} catch {{}}"
-        )
+        if not first_visit:
+            user = json.dumps({"name": name, "color": color})
+            context.add_init_script(
+                f"try {{ localStorage.setItem('swell.user', {json.dumps(user)}); }} catch {{}}"
+            )
         person = Person(name, color, context)
         people.append(person)
         return person

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from playwright.sync_api import (
     BrowserContext,
@@ -110,14 +110,19 @@ class Person:
     def home(self, base_url: str) -> HomePage:
         return HomePage(self.new_page(), base_url)
 
+    def viewer(self, base_url: str) -> ViewerPage:
+        return ViewerPage(self.new_page(), base_url)
+
     def route_sockets(self) -> SocketGate:
         """Routes this person's WebSockets through Playwright so that a test can cut them.
         Call it before opening a page."""
         return SocketGate(self.context)
 
 
-NewPerson = Callable[[str, str], Person]
-"""The ``new_person(name, color)`` fixture's type."""
+class NewPerson(Protocol):
+    """The ``new_person(name, color, first_visit=False)`` fixture's type."""
+
+    def __call__(self, name: str, color: str, *, first_visit: bool = False) -> Person: ...
 
 
 class SocketGate:
@@ -181,6 +186,15 @@ class HomePage:
         assert match is not None, self.page.url
         return match.group(1), match.group(2)
 
+    def create_and_open(self, title: str, name: str = "") -> EditorPage:
+        """Creates a document through the form (so this browser knows both of its links) and
+        returns the editor page it moved to, connected."""
+        doc_id, _ = self.create(title)
+        editor = EditorPage(self.page, self.base_url, name)
+        editor.doc_id = doc_id
+        editor.expect_connected(timeout=10_000)
+        return editor
+
     def document(self, title: str) -> Locator:
         return self.documents.filter(has=self.page.get_by_role("link", name=title, exact=True))
 
@@ -200,6 +214,9 @@ class EditorPage:
         self.caret_labels = self.content.locator(".collaboration-carets__label")
         self.share_dialog = page.get_by_test_id("share-dialog")
         self.error = page.get_by_test_id("error")
+        # a problem the page keeps showing over the document (too large, link reset)
+        self.alert = page.get_by_test_id("editor-alert")
+        self.name_dialog = page.get_by_test_id("name-dialog")
         self.doc_id = ""
 
     # --- navigation -------------------------------------------------------------------------
@@ -330,10 +347,64 @@ class EditorPage:
         expect(self.share_dialog).to_be_visible(timeout=5_000)
         return self.share_dialog
 
+    def answer_name_prompt(self, name: str) -> None:
+        self.name_dialog.get_by_test_id("name-input").fill(name)
+        self.name_dialog.get_by_test_id("name-save").click()
+        expect(self.name_dialog).to_be_hidden(timeout=5_000)
+
+    def reset_link(self, which: str) -> str:
+        """Resets the "edit" or "view" link in the share dialog (and confirms); returns the
+        new link the dialog shows."""
+        dialog = self.open_share()
+        field = dialog.get_by_test_id(f"{which}-link")
+        old = field.input_value()
+        dialog.get_by_role("button", name=f"Reset {which} link").click()
+        dialog.get_by_test_id(f"confirm-reset-{which}-link").click()
+        expect(field).not_to_have_value(old, timeout=5_000)
+        expect(dialog.get_by_test_id(f"reset-{which}-link-message")).to_contain_text(
+            "the old one no longer works"
+        )
+        new = field.input_value()
+        dialog.get_by_role("button", name="Done").click()
+        expect(self.share_dialog).to_be_hidden(timeout=2_000)
+        return new
+
+    def editing_avatar(self, name: str) -> Locator:
+        """``name``'s avatar while the page shows them in a burst of changes."""
+        return self.avatar(name).and_(self.page.locator("[data-editing=true]"))
+
     def flush_local_copy(self) -> None:
         """Waits until this page's IndexedDB copy of the document holds every change made so
         far (so that a reload right now cannot lose one)."""
         self.page.evaluate(_IDB_BARRIER, f"swell:{self.doc_id}")
+
+
+class ViewerPage:
+    """``/v/{id}#<token>``: the read-only viewer (Server-Sent Events, no editing stack)."""
+
+    def __init__(self, page: Page, base_url: str) -> None:
+        self.page = page
+        self.base_url = base_url
+        self.content = page.get_by_test_id("viewer-content")
+        self.status = page.get_by_test_id("viewer-status")
+        self.title = page.get_by_test_id("viewer-title")
+        self.presence = page.get_by_test_id("viewer-presence")
+        self.editors = self.presence.get_by_test_id("viewer-editor")
+        self.error = page.get_by_test_id("error")
+
+    def open(self, doc_id: str, token: str, *, live: bool = True) -> ViewerPage:
+        self.page.goto(f"{self.base_url}/v/{doc_id}#{token}")
+        if live:
+            expect(self.status).to_have_text("Live", timeout=10_000)
+        return self
+
+    def open_link(self, link: str) -> ViewerPage:
+        self.page.goto(link)
+        expect(self.status).to_have_text("Live", timeout=10_000)
+        return self
+
+    def editor_avatar(self, name: str) -> Locator:
+        return self.editors.and_(self.page.locator(f"[title={_css_string(name)}]"))
 
 
 def _css_string(value: str) -> str:

@@ -12,6 +12,7 @@ from playwright.sync_api import WebSocket, expect
 from tests.server import ServerProcess
 
 from e2e.api import create_doc, get_text
+from e2e.conftest import keep_server_log, module_server
 from e2e.pages import NewPerson
 
 # An edit burst becomes an "edit" activity after this many quiet seconds (default 3).
@@ -22,31 +23,15 @@ LIVE_MS = 1_000
 @pytest.fixture(scope="module")
 def viewer_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """A server of this module's own: it closes edit bursts sooner than the shared one."""
-    directory = tmp_path_factory.mktemp("viewer-server")
-    process = ServerProcess(
-        f"sqlite+aiosqlite:///{directory / 'swell.db'}",
-        directory / "server.log",
-        {"SWELL_ROOM_IDLE_SECONDS": "0.2", "SWELL_EDIT_BURST_SECONDS": EDIT_BURST_SECONDS},
+    yield from module_server(
+        tmp_path_factory, "viewer-server", {"SWELL_EDIT_BURST_SECONDS": EDIT_BURST_SECONDS}
     )
-    process.start()
-    yield process
-    process.stop()
 
 
 @pytest.fixture
 def server(viewer_server: ServerProcess, request: pytest.FixtureRequest) -> Iterator[ServerProcess]:
     """The module's server; when the test fails, what it logged meanwhile goes to test-results/."""
-    log = viewer_server.log_path
-    start = log.stat().st_size if log.exists() else 0
-    failures = request.session.testsfailed
-    yield viewer_server
-    if request.session.testsfailed > failures:  # the call phase's report is counted by now
-        name = re.sub(r"[^\w.-]+", "_", request.node.name).strip("_")
-        out = request.config.rootpath / "test-results" / name
-        out.mkdir(parents=True, exist_ok=True)
-        with log.open("rb") as f:
-            f.seek(start)
-            (out / "server.log").write_bytes(f.read())
+    yield from keep_server_log(viewer_server, request)
 
 
 def test_a_viewer_follows_the_text_live_and_cannot_change_it(
