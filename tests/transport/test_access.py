@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from urllib.parse import urlsplit
 
 import pytest
 import websockets
@@ -86,3 +87,51 @@ async def test_view_token_updates_are_never_applied_or_forwarded(
     # A fresh client sees only what the editor wrote: nothing of the viewer was stored.
     async with synced_doc(shared_server.ws_url, doc["id"], doc["edit_token"]) as (fresh, _):
         await wait_for(lambda: text_of(fresh) == "editor", "fresh client to sync")
+
+
+async def raw_handshake_status(base_url: str, path: str, headers: dict[str, str]) -> int:
+    """The status of a WebSocket handshake sent by hand, with whatever Host header we like
+    (a DNS-rebinding page's browser sends its own name as Host)."""
+    url = urlsplit(base_url)
+    reader, writer = await asyncio.open_connection(url.hostname, url.port)
+    try:
+        lines = [
+            f"GET {path} HTTP/1.1",
+            "Upgrade: websocket",
+            "Connection: Upgrade",
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+            "Sec-WebSocket-Version: 13",
+            *(f"{name}: {value}" for name, value in headers.items()),
+        ]
+        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+        await writer.drain()
+        status_line = await asyncio.wait_for(reader.readline(), 10)
+        return int(status_line.split()[1])
+    finally:
+        writer.close()
+
+
+async def test_dns_rebinding_is_refused_though_host_equals_origin(
+    shared_server: ServerProcess,
+) -> None:
+    """evil.example resolves to the server: its page's Origin and Host are both its own name."""
+    doc = await shared_server.create_document()
+    path = f"/ws/{doc['id']}?token={doc['edit_token']}"
+    port = urlsplit(shared_server.base_url).port
+    evil = f"evil.example:{port}"
+    status = await raw_handshake_status(
+        shared_server.base_url, path, {"Host": evil, "Origin": f"http://{evil}"}
+    )
+    assert status == 403
+    # The scheme counts too: an https page is another origin.
+    own = urlsplit(shared_server.base_url).netloc
+    status = await raw_handshake_status(
+        shared_server.base_url, path, {"Host": own, "Origin": f"https://{own}"}
+    )
+    assert status == 403
+    # The server's own origin, under either loopback name, is let in.
+    for name in ("127.0.0.1", "localhost"):
+        status = await raw_handshake_status(
+            shared_server.base_url, path, {"Host": own, "Origin": f"http://{name}:{port}"}
+        )
+        assert status == 101, name
