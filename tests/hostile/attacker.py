@@ -145,7 +145,14 @@ async def connect(
 ) -> ClientConnection:
     kwargs.setdefault("max_size", None)
     kwargs.setdefault("open_timeout", DEADLINE)
-    return await websockets.connect(url_for(server, doc, role), **kwargs)
+    ws = await websockets.connect(url_for(server, doc, role), **kwargs)
+    OPENED.append(ws)
+    return ws
+
+
+OPENED: list[ClientConnection] = []
+"""Every connection ``connect`` opened, closed after each test (tests/hostile/conftest.py) so a
+failing test leaves no socket behind."""
 
 
 async def close_of(ws: ClientConnection, within: float = DEADLINE) -> tuple[int, str]:

@@ -238,35 +238,35 @@ async def room_failure(
     path = sqlite_path(database_url)
     doc = await server.create_document()
     sse = await SseClient.connect(server.base_url, doc["id"], doc["view_token"])
-    async with contextlib.AsyncExitStack() as stack:
-        ada, ada_ws = await stack.enter_async_context(
-            synced_doc(server.ws_url, doc["id"], doc["edit_token"])
-        )
-        grace, grace_ws = await stack.enter_async_context(
-            synced_doc(server.ws_url, doc["id"], doc["edit_token"])
-        )
-        await exchange_edits(ada, grace, "before")
-        committed = text_of(ada)
-        add_paragraph(ada, "committed paragraph")
-        await wait_for(lambda: "committed paragraph" in str(fragment_of(grace)), "paragraph")
-        await sse.wait_for(
-            lambda e: e.event == "content" and "committed paragraph" in e.data["text"]
-        )
-        with inject(path):
-            add_paragraph(ada, "[lost]")
-            await wait_for(
-                lambda: close_code(ada_ws) is not None and close_code(grace_ws) is not None,
-                "every editor socket to close",
-                within,
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            ada, ada_ws = await stack.enter_async_context(
+                synced_doc(server.ws_url, doc["id"], doc["edit_token"])
             )
-            await healthz_within(server, 1.0)
-            assert close_code(ada_ws) == 1011
-            assert close_code(grace_ws) == 1011
-            assert "[lost]" not in str(fragment_of(grace)), "an update never committed"
-            while (event := await sse.next_event()) is not None:  # the stream ends
-                assert "[lost]" not in str(event.data)
-            await healthz_within(server, 1.0)
-    await sse.close()
+            grace, grace_ws = await stack.enter_async_context(
+                synced_doc(server.ws_url, doc["id"], doc["edit_token"])
+            )
+            await exchange_edits(ada, grace, "before")
+            committed = text_of(ada)
+            add_paragraph(ada, "committed paragraph")
+            await wait_for(lambda: "committed paragraph" in str(fragment_of(grace)), "paragraph")
+            await sse.wait_for(lambda e: e.event == "content")
+            with inject(path):
+                add_paragraph(ada, "[lost]")
+                await wait_for(
+                    lambda: close_code(ada_ws) is not None and close_code(grace_ws) is not None,
+                    "every editor socket to close",
+                    within,
+                )
+                await healthz_within(server, 1.0)
+                assert close_code(ada_ws) == 1011
+                assert close_code(grace_ws) == 1011
+                assert "[lost]" not in str(fragment_of(grace)), "an update never committed"
+                while (event := await sse.next_event()) is not None:  # the stream ends
+                    assert "[lost]" not in str(event.data)
+                await healthz_within(server, 1.0)
+    finally:
+        await sse.close()
     # Released: a fresh room from the database, where syncing works again.
     async with (
         synced_doc(server.ws_url, doc["id"], doc["edit_token"]) as (ada2, _),
