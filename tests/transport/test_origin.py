@@ -1,9 +1,14 @@
 """The WebSocket Origin rule: configured public origins, compared by scheme, host and port;
-the Host header plays no part (DNS rebinding), an absent Origin is a non-browser client."""
+the Host header plays no part (DNS rebinding), an absent Origin is a non-browser client.
+Pure unit tests, plus one real server listening on every interface."""
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import pytest
+import websockets
+from websockets.exceptions import InvalidStatus
 
 from swell.settings import Settings
 from swell.transport.origin import (
@@ -11,6 +16,8 @@ from swell.transport.origin import (
     parse_origin,
     wildcard_without_public_url,
 )
+from tests.client import ws_url
+from tests.server import ServerProcess
 
 
 def allows(settings: Settings, origin: str | None) -> bool:
@@ -94,3 +101,19 @@ def test_a_malformed_configured_origin_is_an_error() -> None:
         allowed_origins(Settings(public_url="ftp://swell.example"))
     with pytest.raises(ValueError):
         allowed_origins(Settings(allowed_origins=("not a url",)))
+
+
+@pytest.mark.parametrize("server_settings", [{"SWELL_HOST": "0.0.0.0"}])
+async def test_a_wildcard_listener_warns_and_allows_loopback_pages(server: ServerProcess) -> None:
+    """Over a real socket: the origin check uses the bound port (the server was started with
+    port 0), and the operator is told to set --public-url."""
+    assert "--public-url" in server.log_text()
+    doc = await server.create_document()
+    port = urlsplit(server.base_url).port
+    url = ws_url(server.ws_url, doc["id"], doc["edit_token"])
+    async with websockets.connect(url, origin=f"http://localhost:{port}"):  # type: ignore[arg-type]
+        pass
+    with pytest.raises(InvalidStatus) as refused:
+        async with websockets.connect(url, origin=f"http://10.9.8.7:{port}"):  # type: ignore[arg-type]
+            pass
+    assert refused.value.response.status_code == 403

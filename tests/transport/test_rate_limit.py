@@ -7,6 +7,8 @@ import asyncio
 from typing import Any
 
 import pytest
+import websockets
+from websockets.exceptions import InvalidStatus
 
 from swell.transport.rate_limit import (
     ConcurrencyCap,
@@ -16,6 +18,7 @@ from swell.transport.rate_limit import (
     rate_key,
     retry_after_header,
 )
+from tests.client import ws_url
 from tests.server import ServerProcess
 from tests.sse import SseClient
 
@@ -216,3 +219,26 @@ async def test_open_event_streams_per_document_are_capped(server: ServerProcess)
             await asyncio.sleep(0.05)
     finally:
         await asyncio.gather(*(f.close() for f in feeds))
+
+
+@pytest.mark.parametrize("server_settings", [{"SWELL_CONNECTS_PER_MINUTE": "3"}])
+async def test_websockets_and_streams_share_the_connect_allowance(server: ServerProcess) -> None:
+    doc = await server.create_document()
+    url = ws_url(server.ws_url, doc["id"], doc["edit_token"])
+    feed = await SseClient.connect(server.base_url, doc["id"], doc["view_token"])
+    refused_feed: SseClient | None = None
+    try:
+        assert feed.status == 200
+        async with websockets.connect(url), websockets.connect(url):
+            with pytest.raises(InvalidStatus) as refused:
+                async with websockets.connect(url):
+                    pass
+            response = refused.value.response
+            assert response.status_code == 429
+            assert int(response.headers["Retry-After"]) >= 1
+            refused_feed = await SseClient.connect(server.base_url, doc["id"], doc["view_token"])
+            assert refused_feed.status == 429
+    finally:
+        await feed.close()
+        if refused_feed is not None:
+            await refused_feed.close()
