@@ -9,9 +9,11 @@ from pathlib import Path
 from quart import Quart, Response
 
 from swell.collab.activity import ActivityRecorder
+from swell.collab.bus import EventBus
 from swell.collab.documents import Documents
 from swell.collab.registry import RoomRegistry
 from swell.collab.relay import InProcessRelay
+from swell.collab.room import RoomLimits
 from swell.feed.hub import FeedHub
 from swell.settings import Settings
 from swell.storage.activity_log import SqlActivityLog
@@ -23,6 +25,7 @@ from swell.transport.api import create_api
 from swell.transport.asgi import WebsocketRouter
 from swell.transport.events import create_events
 from swell.transport.export import create_export
+from swell.transport.origin import allowed_origins
 from swell.transport.pages import create_pages
 from swell.transport.rate_limit import ClientLimits
 from swell.transport.security import install_security_headers
@@ -44,17 +47,24 @@ class Services:
         self.store = SqlDocumentStore(sessions)
         self.catalog = SqlDocumentCatalog(sessions)
         self.activity = SqlActivityLog(sessions, keep=settings.activity_keep)
+        self.bus = EventBus()  # every room event, and the documents' own, reach listeners here
         self.rooms = RoomRegistry(
             self.store,
             compact_every=settings.compact_every,
             idle_seconds=settings.room_idle_seconds,
             relay=InProcessRelay(),
+            bus=self.bus,
+            limits=RoomLimits(
+                max_frame_messages=settings.max_frame_messages,
+                awareness_ids_per_socket=settings.awareness_ids_per_socket,
+                awareness_state_bytes=settings.awareness_state_bytes,
+                max_document_bytes=settings.max_document_bytes,
+                max_sockets=settings.sockets_per_document,
+            ),
         )
         self.documents = Documents(self.catalog, self.rooms)
         self.limits = ClientLimits.from_settings(settings)  # per client address, all transports
-        self.recorder = ActivityRecorder(
-            self.activity, burst_seconds=settings.edit_burst_seconds
-        )
+        self.recorder = ActivityRecorder(self.activity, burst_seconds=settings.edit_burst_seconds)
         self.hub = FeedHub(
             self.activity,
             replay=settings.activity_replay,
@@ -94,9 +104,12 @@ def create_app(settings: Settings, *, web_dist: Path = WEB_DIST) -> Quart:
     endpoint = WebsocketEndpoint(
         services.documents,
         services.rooms,
-        allowed_origins=settings.allowed_origins,
+        origins=allowed_origins(settings),
+        limits=services.limits,
         max_message_bytes=settings.max_message_bytes,
         send_queue_bytes=settings.send_queue_bytes,
+        messages_per_second=settings.socket_messages_per_second,
+        bytes_per_second=settings.socket_bytes_per_second,
     )
     app.asgi_app = WebsocketRouter(endpoint, app.asgi_app)  # type: ignore[method-assign, assignment]
     app.register_blueprint(

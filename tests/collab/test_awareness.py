@@ -101,3 +101,15 @@ def test_others_receive_the_cleaned_state_and_removals_on_leave() -> None:
     (gone,) = decode_awareness_entries(removal)
     assert gone.client_id == 9 and gone.state == "null"
     assert awareness.everyone() is None
+
+
+def test_echoes_of_others_states_are_ignored_not_refused() -> None:
+    """y-websocket's provider re-sends every state it hears of (same clock), and announces a
+    timeout removal of others with the same clock: neither may change or remove the state."""
+    awareness = book()
+    editor, stock = peer(Role.EDIT, 1), peer(Role.VIEW, 2)
+    awareness.apply(editor, (entry(7, 3, {"user": {"name": "Ada"}}),))
+    assert awareness.apply(stock, (entry(7, 3, {"user": {"name": "Ada"}}),)) is None
+    assert awareness.apply(stock, (entry(7, 3, None),)) is None
+    assert awareness.states[7] == {"user": {"name": "Ada"}}
+    assert stock.client_ids == set() and stock.announced == 0

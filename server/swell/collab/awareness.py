@@ -124,12 +124,8 @@ class OwnedAwareness:
         now = time.monotonic()
         for entry in entries:
             owner = self._owners.get(entry.client_id)
-            if owner is not None and owner is not peer:
-                if owner.role is not peer.role or now - owner.last_received < TAKEOVER_SILENCE:
-                    raise AwarenessRefused(
-                        CloseCode.POLICY,
-                        f"awareness client id {entry.client_id} belongs to another connection",
-                    )
+            if owner is not peer and not self._may_claim(peer, owner, entry, now):
+                continue  # an echo: stock clients re-send every state they hear of
             state = clean_state(entry.state, self._state_bytes)
             if owner is not peer and state is not None:
                 if peer.announced >= self._ids_per_socket:
@@ -161,6 +157,23 @@ class OwnedAwareness:
                 peer.client_ids.discard(client_id)
         self._note_identity(peer)
         return self._awareness.encode_awareness_update([c for c, _, _ in cleaned])
+
+    def _may_claim(self, peer: Peer, owner: Peer | None, entry: AwarenessEntry, now: float) -> bool:
+        """Whether ``peer`` may write the state of an id it does not own. A clock no newer
+        than the one we hold is an echo (y-websocket's provider re-sends every state it
+        hears of, and announces a timeout removal with the same clock): ignored. A newer one
+        for an id another open socket owns is writing in someone else's name: refused."""
+        meta = self._awareness.meta.get(entry.client_id)
+        if meta is not None and entry.clock <= meta["clock"]:
+            return False
+        if owner is None:
+            return True  # new, or owned by a socket of another process that moved here
+        if owner.role is peer.role and now - owner.last_received >= TAKEOVER_SILENCE:
+            return True
+        raise AwarenessRefused(
+            CloseCode.POLICY,
+            f"awareness client id {entry.client_id} belongs to another connection",
+        )
 
     def remove(self, peer: Peer) -> bytes | None:
         """Forget the socket's ids; returns the removal to send everyone (no ghost cursors)."""

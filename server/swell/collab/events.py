@@ -88,13 +88,6 @@ class RoomFailed:
 
 
 @dataclass(frozen=True, slots=True)
-class PresenceChanged:
-    """Transitional: replaced by PeerJoined/PeerChanged/PeerLeft once the room is rebuilt."""
-
-    doc_id: str
-
-
-@dataclass(frozen=True, slots=True)
 class RoomUnloaded:
     doc_id: str
 
@@ -109,6 +102,5 @@ RoomEvent = (
     | DocumentDeleted
     | TokenRotated
     | RoomFailed
-    | PresenceChanged
     | RoomUnloaded
 )

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pycrdt import Doc
+from pycrdt import Doc, get_update
 
 from swell.collab.edit_counter import EditCounter
 from swell.collab.peer import CloseCode, Peer
@@ -238,6 +238,9 @@ class Writer:
                 senders[op.peer] = None
                 if op.update == EMPTY_UPDATE or op.peer.close_code is not None:
                     continue  # nothing to store or forward; the sender still gets an ack
+                if run and self._size + len(op.update) > self._max_bytes:
+                    self._apply_run(run, applied, edits)  # measure with all accepted applied
+                    run = []
                 if not self._fits(op):
                     continue
             if run and _source(op) is not _source(run[0]):
@@ -250,13 +253,26 @@ class Writer:
 
     def _fits(self, op: LocalUpdate) -> bool:
         """The document stays under its size limit; the sender of an update that would pass
-        it is closed with a reason the editor page shows."""
-        if self._size + len(op.update) <= self._max_bytes:
+        it is closed with a reason the editor page shows. Only what an update adds counts:
+        a client that echoes what the document already holds is not refused."""
+        size = len(op.update)
+        if self._size + size > self._max_bytes:
+            try:
+                novel = get_update(op.update, self._doc.get_state())
+            except ValueError:
+                return True  # not an update at all: applying it refuses it
+            size = 0 if novel[0] == 0 else len(novel)  # 0: no new structs, deletions only
+            self._size = len(self._doc.get_update())  # measure before refusing
+        if self._size + size <= self._max_bytes:
+            self._size += size
             return True
-        self._size = len(self._doc.get_update())  # measure once before refusing
-        if self._size + len(op.update) <= self._max_bytes:
-            return True
-        log.warning("refused an update to %s: document over %d bytes", self.doc_id, self._max_bytes)
+        log.warning(
+            "refused an update of %d bytes from peer %s to %s: document over %d bytes",
+            size,
+            op.peer.id,
+            self.doc_id,
+            self._max_bytes,
+        )
         op.peer.close(CloseCode.TOO_BIG, f"document too large (limit {self._max_bytes} bytes)")
         return False
 
@@ -280,7 +296,6 @@ class Writer:
                         log.warning("dropped a relayed update for %s: %s", self.doc_id, e)
                     continue
                 ok.append(op)
-                self._size += len(op.update)
         applied.extend(ok)
         first = ok[0] if ok else None
         if isinstance(first, LocalUpdate):

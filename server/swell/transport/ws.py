@@ -15,13 +15,15 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 from swell.collab.documents import DocumentNotFound, Documents, InvalidToken
 from swell.collab.peer import CloseCode, InboundBudget, Peer
 from swell.collab.registry import LoadFailed, RoomRegistry, ShuttingDown
 from swell.collab.room import Room
 from swell.transport.access import bearer_or_query
+from swell.transport.origin import AllowedOrigins
+from swell.transport.rate_limit import ClientLimits, retry_after_header
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +42,8 @@ class WebsocketEndpoint:
         documents: Documents,
         rooms: RoomRegistry,
         *,
-        allowed_origins: tuple[str, ...],
+        origins: AllowedOrigins,
+        limits: ClientLimits,
         max_message_bytes: int,
         send_queue_bytes: int,
         messages_per_second: int,
@@ -48,7 +51,8 @@ class WebsocketEndpoint:
     ) -> None:
         self._documents = documents
         self._rooms = rooms
-        self._allowed_origins = allowed_origins
+        self._origins = origins
+        self._limits = limits
         self._max_message_bytes = max_message_bytes
         self._send_queue_bytes = send_queue_bytes
         self._rates = (messages_per_second, bytes_per_second)
@@ -59,9 +63,16 @@ class WebsocketEndpoint:
         args = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         await receive()  # websocket.connect
         origin = headers.get("origin")
-        if not origin_allowed(origin, headers.get("host"), self._allowed_origins):
+        if not self._origins.allows(origin):
             log.warning("refused a WebSocket from origin %r", origin)
             await _refuse_handshake(scope, send, 403, "origin not allowed")
+            return
+        retry_after = self._limits.check(self._limits.connects, scope)
+        if retry_after is not None:
+            log.info("refused a WebSocket from %s: too many connects", self._limits.client(scope))
+            await _refuse_handshake(
+                scope, send, 429, "too many connections, slow down", retry_after=retry_after
+            )
             return
         # Refusals are close codes after the handshake, not HTTP statuses: a browser cannot
         # see the status of a refused handshake, only 1006, and would retry forever.
@@ -147,7 +158,9 @@ async def _accept_and_close(send: Send, code: int, reason: str) -> None:
     await send({"type": "websocket.close", "code": code, "reason": reason})
 
 
-async def _refuse_handshake(scope: Scope, send: Send, status: int, message: str) -> None:
+async def _refuse_handshake(
+    scope: Scope, send: Send, status: int, message: str, *, retry_after: float | None = None
+) -> None:
     """An HTTP answer instead of the upgrade, in the contract's JSON error shape, where the
     server offers that (Hypercorn does); otherwise a bare refusal."""
     if "websocket.http.response" not in scope.get("extensions", {}):
@@ -161,6 +174,11 @@ async def _refuse_handshake(scope: Scope, send: Send, status: int, message: str)
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
+                *(
+                    [(b"retry-after", retry_after_header(retry_after).encode())]
+                    if retry_after is not None
+                    else []
+                ),
             ],
         }
     )
@@ -178,13 +196,3 @@ def _headers(scope: Scope) -> dict[str, str]:
 def _first(args: dict[str, list[str]], name: str) -> str | None:
     values = args.get(name)
     return values[0] if values else None
-
-
-def origin_allowed(origin: str | None, host: str | None, allowed: tuple[str, ...]) -> bool:
-    """Browsers always send Origin; other clients may not, and cannot be hijacked."""
-    if origin is None:
-        return True
-    if "*" in allowed or origin.rstrip("/") in {a.rstrip("/") for a in allowed}:
-        return True
-    netloc = urlsplit(origin).netloc.lower()
-    return bool(host) and netloc == (host or "").lower()
