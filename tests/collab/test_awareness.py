@@ -113,3 +113,12 @@ def test_echoes_of_others_states_are_ignored_not_refused() -> None:
     assert awareness.apply(stock, (entry(7, 3, None),)) is None
     assert awareness.states[7] == {"user": {"name": "Ada"}}
     assert stock.client_ids == set() and stock.announced == 0
+
+
+def test_a_late_echo_of_a_departed_state_is_not_claimed() -> None:
+    awareness = book()
+    ada, bob = peer(Role.EDIT, 1), peer(Role.EDIT, 2)
+    awareness.apply(ada, (entry(7, 4, {"user": {"name": "Ada"}}),))
+    assert awareness.remove(ada) is not None
+    assert awareness.apply(bob, (entry(7, 4, {"user": {"name": "Ada"}}),)) is None
+    assert 7 not in awareness.states and bob.client_ids == set()

@@ -24,6 +24,8 @@ TAKEOVER_SILENCE = 20.0
 take its client id: the reconnect of a client whose old socket died without a word (stock
 clients renew their state every 15 s, so a live owner is never silent this long)."""
 
+MAX_REMEMBERED_CLOCKS = 10_000
+
 
 class AwarenessRefused(Refused):
     """A socket broke the awareness rules."""
@@ -186,8 +188,12 @@ class OwnedAwareness:
         present = [c for c in gone if c in self._awareness.states]
         self._awareness.remove_awareness_states(present, origin=peer)
         removal = self._awareness.encode_awareness_update(gone)
-        for client_id in gone:
-            self._awareness.meta.pop(client_id, None)
+        # The clocks of departed ids are kept, so that a late echo of their state is known for
+        # one (and not claimed by whoever echoed it); a long-lived room forgets them in bulk.
+        meta = self._awareness.meta
+        if len(meta) > MAX_REMEMBERED_CLOCKS:
+            for client_id in [c for c in meta if c not in self._awareness.states]:
+                del meta[client_id]
         self._everyone = None
         return removal
 
