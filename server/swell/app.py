@@ -62,7 +62,7 @@ class Services:
                 max_sockets=settings.sockets_per_document,
             ),
         )
-        self.documents = Documents(self.catalog, self.rooms)
+        self.documents = Documents(self.catalog, self.rooms, self.bus)
         self.limits = ClientLimits.from_settings(settings)  # per client address, all transports
         self.recorder = ActivityRecorder(self.activity, burst_seconds=settings.edit_burst_seconds)
         self.hub = FeedHub(
@@ -74,8 +74,7 @@ class Services:
             content_interval=settings.content_interval_seconds,
         )
         for listener in (self.recorder.on_event, self.hub.on_room_event):
-            self.rooms.listen(listener)
-            self.documents.listen(listener)
+            self.bus.subscribe(listener)
         self.recorder.listen(self.hub.on_activity)
         self._stopped = False
 

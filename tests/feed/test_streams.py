@@ -43,11 +43,10 @@ async def ended(feed: SseClient, within: float) -> list[Event]:
         seen.append(event)
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # locks the SQLite file
 async def test_a_failed_room_ends_its_streams_and_shows_nothing_uncommitted(
     server: ServerProcess, database_url: str
 ) -> None:
-    if not database_url.startswith("sqlite"):
-        pytest.skip("locks the SQLite file")
     doc = await server.create_document()
     feed = await SseClient.connect(server.base_url, doc["id"], doc["view_token"])
     locker = sqlite3.connect(database_url.split(":///", 1)[1], isolation_level=None)

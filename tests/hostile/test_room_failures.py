@@ -288,6 +288,7 @@ async def room_failure(
     await healthz_within(server, 1.0)
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # fails the SQLite file
 async def test_row12_failed_commit_closes_1011_and_releases_the_room(
     server: ServerProcess, database_url: str
 ) -> None:
@@ -295,6 +296,7 @@ async def test_row12_failed_commit_closes_1011_and_releases_the_room(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # locks the SQLite file
 async def test_row12_locked_database_closes_1011_and_releases_the_room(
     server: ServerProcess, database_url: str
 ) -> None:

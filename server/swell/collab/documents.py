@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from swell.collab.bus import EventBus
 from swell.collab.events import (
     DocumentCreated,
     DocumentDeleted,
@@ -67,13 +68,19 @@ def clean_title(title: str) -> str:
 
 
 class Documents:
-    def __init__(self, catalog: DocumentCatalog, rooms: RoomRegistry) -> None:
+    def __init__(
+        self, catalog: DocumentCatalog, rooms: RoomRegistry, bus: EventBus | None = None
+    ) -> None:
         self._catalog = catalog
         self._rooms = rooms
-        self._listeners: list[Callable[[RoomEvent], None]] = []
+        self._bus = bus or EventBus()
+        self.rotations = 0
+        """Rotations so far, process-wide: a socket reads it before its token is checked and
+        again once it joined its room; a change means its token may have been replaced in
+        between (it is closed with 4401 and reconnects: harmless if its own token still works)."""
 
     def listen(self, listener: Callable[[RoomEvent], None]) -> None:
-        self._listeners.append(listener)
+        self._bus.subscribe(listener)
 
     async def create(self, title: str, user: str | None = None) -> CreatedDocument:
         edit_token = secrets.token_urlsafe(TOKEN_BYTES)
@@ -138,6 +145,7 @@ class Documents:
         new_token = secrets.token_urlsafe(TOKEN_BYTES)
         if not await self._catalog.rotate_token(doc_id, role.value, hash_token(new_token)):
             raise DocumentNotFound(doc_id)
+        self.rotations += 1
         room = self._rooms.get(doc_id)
         if room is not None:
             room.close_peers(CloseCode.BAD_TOKEN, reason="the token was replaced", role=role)
@@ -145,8 +153,7 @@ class Documents:
         return new_token
 
     def _emit(self, event: RoomEvent) -> None:
-        for listener in self._listeners:
-            listener(event)
+        self._bus.publish(event)
 
 
 def _plausible_id(doc_id: str) -> bool:

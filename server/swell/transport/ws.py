@@ -77,6 +77,7 @@ class WebsocketEndpoint:
         # Refusals are close codes after the handshake, not HTTP statuses: a browser cannot
         # see the status of a refused handshake, only 1006, and would retry forever.
         token = bearer_or_query(headers.get("authorization", ""), _first(args, "token"))
+        rotations = self._documents.rotations  # a rotation after this may have replaced ours
         try:
             _record, role = await self._documents.authorize(doc_id, token)
         except DocumentNotFound:
@@ -102,15 +103,19 @@ class WebsocketEndpoint:
                 limit_bytes=self._send_queue_bytes,
                 budget=InboundBudget(*self._rates),
             )
-            await self._serve(room, peer, receive, send)
+            await self._serve(room, peer, receive, send, rotations)
         finally:
             self._rooms.release(room)
 
-    async def _serve(self, room: Room, peer: Peer, receive: Receive, send: Send) -> None:
+    async def _serve(
+        self, room: Room, peer: Peer, receive: Receive, send: Send, rotations: int
+    ) -> None:
         """Receive here, send in one more task. Whoever closes the peer (a bad frame here, the
         room for a slow socket or a shutdown) ends the sender, which closes the socket; the
         server then reports the disconnect, which ends this loop as a client's close does."""
         room.join(peer)  # a full room closes the peer at once: the sender says why
+        if self._documents.rotations != rotations:
+            peer.close(CloseCode.BAD_TOKEN, "the token may have been replaced; reconnect")
         sender = asyncio.create_task(_send_frames(peer, send))
         try:
             while True:
