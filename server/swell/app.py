@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from importlib.resources import files
 from pathlib import Path
@@ -38,7 +39,10 @@ WEB_DIST = Path(str(files("swell") / "web"))  # package data: `make web` builds 
 
 
 class Services:
-    """What the app wired together; kept on ``app.extensions['swell']`` for the CLI and tests."""
+    """What the app is wired from. Whoever runs the app may build it first and keep it (the
+    server calls ``stop`` on SIGTERM, before Hypercorn closes connections, so clients' last
+    frames are drained); the app's lifespan calls ``stop`` too, which owns shutdown and runs
+    once."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -76,24 +80,28 @@ class Services:
         for listener in (self.recorder.on_event, self.hub.on_room_event):
             self.bus.subscribe(listener)
         self.recorder.listen(self.hub.on_activity)
-        self._stopped = False
+        self._stopping: asyncio.Task[None] | None = None
 
     async def stop(self) -> None:
-        """Close sockets (1001), flush and compact every room, release the database."""
-        if self._stopped:
-            return
-        self._stopped = True
+        """Close sockets (1001), flush and compact every room, release the database. Runs
+        once: later callers (and a caller that stops waiting) share the same shutdown."""
+        if self._stopping is None:
+            self._stopping = asyncio.get_running_loop().create_task(self._stop())
+        await asyncio.shield(self._stopping)
+
+    async def _stop(self) -> None:
         self.hub.close_all()  # open event streams would otherwise hold Hypercorn's shutdown
         await self.rooms.close_all()
         await self.recorder.flush()
         await self.engine.dispose()
 
 
-def create_app(settings: Settings, *, web_dist: Path = WEB_DIST) -> Quart:
+def create_app(
+    settings: Settings, *, services: Services | None = None, web_dist: Path = WEB_DIST
+) -> Quart:
     app = Quart("swell")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    services = Services(settings)
-    app.extensions["swell"] = services
+    services = services or Services(settings)
 
     app.register_blueprint(
         create_api(

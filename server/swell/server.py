@@ -88,8 +88,8 @@ async def run(settings: Settings) -> None:
             port,
             port,
         )
-    app = create_app(settings)
-    services: Services = app.extensions["swell"]
+    services = Services(settings)
+    app = create_app(settings, services=services)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.set_exception_handler(_quiet_cancellations)
