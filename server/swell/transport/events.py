@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import weakref
 from collections.abc import AsyncIterator
 
 from quart import Blueprint, Response, request
@@ -80,12 +81,19 @@ def create_events(
                     for chunk in chunks:
                         yield chunk
             finally:
-                hub.unsubscribe(viewer)
-                rooms.release(room)
-                streams.release(doc_id)
+                released()
 
+        def release() -> None:
+            hub.unsubscribe(viewer)
+            rooms.release(room)
+            streams.release(doc_id)
+
+        body = stream()
+        # Runs once: when the stream ends, or when a body that never started is collected (a
+        # client gone before the first byte), so the room and the stream slot are never held.
+        released = weakref.finalize(body, release)
         response = Response(
-            stream(),
+            body,
             content_type="text/event-stream; charset=utf-8",
             headers={
                 "Cache-Control": "no-cache",
