@@ -155,7 +155,7 @@ class Room:
     def join(self, peer: Peer) -> bool:
         """Greet a new socket: our state vector, then everyone's awareness. False (and the
         socket closed with 1013) when the document has as many sockets as it accepts."""
-        if len(self.peers) >= self._limits.max_sockets:
+        if 0 < self._limits.max_sockets <= len(self.peers):
             peer.close(CloseCode.TRY_AGAIN, "too many connections to this document")
             return False
         peer.id = next(self._peer_ids)
