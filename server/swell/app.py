@@ -117,6 +117,7 @@ def create_app(
         send_queue_bytes=settings.send_queue_bytes,
         messages_per_second=settings.socket_messages_per_second,
         bytes_per_second=settings.socket_bytes_per_second,
+        awareness_bytes_per_second=settings.awareness_bytes_per_second,
     )
     app.asgi_app = WebsocketRouter(endpoint, app.asgi_app)  # type: ignore[method-assign, assignment]
     app.register_blueprint(

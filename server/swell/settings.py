@@ -97,6 +97,13 @@ class Settings:
         default=8 * 1024 * 1024,
         metadata={"help": "bytes one socket may send per second, sustained (1008 beyond)"},
     )
+    awareness_bytes_per_second: int = field(
+        default=64 * 1024,
+        metadata={
+            "help": "awareness bytes one socket may send per second, sustained (1008 beyond): "
+            "every other socket receives them"
+        },
+    )
     awareness_ids_per_socket: int = field(
         default=4, metadata={"help": "awareness client ids one socket may announce"}
     )

@@ -246,3 +246,17 @@ async def test_activity_is_numbered_per_document(stores: Stores) -> None:
     assert [r.seq for r in records] == [2, 3] and (oldest, newest) == (1, 3)
     records, _, _ = await stores.activity.list_activity("doc-e", 1, 50)
     assert [r.summary for r in records] == ["e1", "e2"]
+
+
+async def test_the_touch_throttle_forgets_documents_it_no_longer_throttles(
+    stores: Stores, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One entry per document ever written would grow without end on a long-lived server."""
+    from swell.storage import document_store
+
+    monkeypatch.setattr(document_store, "TOUCHED_KEPT", 16)
+    monkeypatch.setattr(document_store, "TOUCH_SECONDS", 0.0)  # every entry is stale at once
+    for i in range(40):
+        await stores.catalog.create_document(f"t{i}", "T", b"e" * 32, b"v" * 32)
+        await stores.documents.append_updates(f"t{i}", [PendingUpdate(b"\x00\x00", None)])
+    assert len(stores.documents._touched) <= 16

@@ -3,8 +3,6 @@ processes (the relay)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from pycrdt import merge_updates
 
 from swell.collab.peer import Peer, Role
@@ -61,10 +59,6 @@ class Fanout:
         self.broadcast(merged, next(iter(senders)) if len(senders) == 1 else None)
         if len(local) == len(ops):
             self.publish(merged)
-        else:
-            _publish_each(self, local)
-
-
-def _publish_each(fanout: Fanout, ops: Iterable[LocalUpdate]) -> None:
-    for op in ops:
-        fanout.publish(op.frame)
+        else:  # relayed updates are the other processes' own: publish only ours
+            for op in local:
+                self.publish(op.frame)

@@ -43,23 +43,37 @@ class Refused(ValueError):
 
 
 class InboundBudget:
-    """Token buckets for what one socket sends: ``per_second`` sustained, bursts of twice that.
-    The defaults stop floods, never fast clients (scripts and imports send 1,000 messages and
-    4 MiB a second)."""
+    """Token buckets for what one socket sends, each ``per second`` sustained with bursts of
+    twice that: messages, bytes, and accepted awareness bytes (which every other socket
+    receives, so they are what a flood would multiply). The defaults stop floods, never fast clients
+    (scripts and imports send 1,000 messages and 4 MiB a second; a caret moving with every
+    keystroke sends a few KiB). A rate of 0 is no limit."""
 
-    def __init__(self, messages_per_second: float, bytes_per_second: float) -> None:
-        self._rates = (float(messages_per_second), float(bytes_per_second))
+    def __init__(
+        self,
+        messages_per_second: float,
+        bytes_per_second: float,
+        awareness_bytes_per_second: float = 0,
+    ) -> None:
+        self._rates = (
+            float(messages_per_second),
+            float(bytes_per_second),
+            float(awareness_bytes_per_second),
+        )
         self._tokens = [2 * r for r in self._rates]
         self._at = time.monotonic()
 
-    def spend(self, messages: int, size: int) -> bool:
+    def spend(self, messages: int, size: int, awareness: int = 0) -> bool:
         now = time.monotonic()
         elapsed, self._at = now - self._at, now
-        for i, rate in enumerate(self._rates):
-            self._tokens[i] = min(2 * rate, self._tokens[i] + elapsed * rate)
-        self._tokens[0] -= messages
-        self._tokens[1] -= size
-        return self._tokens[0] >= 0 and self._tokens[1] >= 0
+        ok = True
+        for i, amount in enumerate((messages, size, awareness)):
+            rate = self._rates[i]
+            if rate <= 0:
+                continue
+            self._tokens[i] = min(2 * rate, self._tokens[i] + elapsed * rate) - amount
+            ok = ok and self._tokens[i] >= 0
+        return ok
 
 
 class Peer:

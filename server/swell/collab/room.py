@@ -212,6 +212,10 @@ class Room:
         elif isinstance(message, AwarenessUpdate):
             update = self.awareness.apply(peer, message.entries)
             if update is not None:
+                # Counted once accepted: echoes of others' states (stock clients send them)
+                # reach nobody, so they cost nothing here.
+                if peer.budget is not None and not peer.budget.spend(0, 0, len(update)):
+                    raise Refused(CloseCode.POLICY, "sending awareness too fast")
                 # Back to the sender too, as y-websocket's server does: a lone client's own
                 # heartbeat is what keeps its stock provider from timing the socket out.
                 frame = encode_awareness(update)

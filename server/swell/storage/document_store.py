@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from swell.records import PendingUpdate, StoredState
 from swell.storage.models import Document, DocumentSnapshot, DocumentUpdate
 
+TOUCHED_KEPT = 1024
 TOUCH_SECONDS = 5.0
 _UPDATES = DocumentUpdate.__table__
 _INSERT_UPDATES = insert(DocumentUpdate).returning(_UPDATES.c.id, sort_by_parameter_order=True)
@@ -71,6 +72,10 @@ class SqlDocumentStore:
             # The document's updated_at moves at most every few seconds, not with every commit.
             mono = time.monotonic()
             if mono - self._touched.get(doc_id, -TOUCH_SECONDS) >= TOUCH_SECONDS:
+                if len(self._touched) >= TOUCHED_KEPT:  # entries past TOUCH_SECONDS mean nothing
+                    self._touched = {
+                        k: t for k, t in self._touched.items() if mono - t < TOUCH_SECONDS
+                    }
                 self._touched[doc_id] = mono
                 await connection.execute(
                     update(Document).where(Document.id == doc_id).values(updated_at=now)

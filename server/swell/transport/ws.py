@@ -48,6 +48,7 @@ class WebsocketEndpoint:
         send_queue_bytes: int,
         messages_per_second: int,
         bytes_per_second: int,
+        awareness_bytes_per_second: int,
     ) -> None:
         self._documents = documents
         self._rooms = rooms
@@ -55,7 +56,7 @@ class WebsocketEndpoint:
         self._limits = limits
         self._max_message_bytes = max_message_bytes
         self._send_queue_bytes = send_queue_bytes
-        self._rates = (messages_per_second, bytes_per_second)
+        self._rates = (messages_per_second, bytes_per_second, awareness_bytes_per_second)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         doc_id = scope["path"][len(PREFIX) :]
