@@ -63,6 +63,7 @@ class Services:
                 awareness_ids_per_socket=settings.awareness_ids_per_socket,
                 awareness_state_bytes=settings.awareness_state_bytes,
                 max_document_bytes=settings.max_document_bytes,
+                max_pending_bytes=settings.pending_bytes_per_document,
                 max_sockets=settings.sockets_per_document,
             ),
         )

@@ -114,6 +114,13 @@ class Settings:
         default=32 * 1024 * 1024,
         metadata={"help": "largest document (encoded bytes); updates beyond it are refused"},
     )
+    pending_bytes_per_document: int = field(
+        default=64 * 1024 * 1024,
+        metadata={
+            "help": "update bytes one document holds waiting for its next commit; a socket "
+            "that would pass it is closed (1013) and sends again on reconnect"
+        },
+    )
     sockets_per_document: int = field(
         default=2000, metadata={"help": "WebSockets one document accepts at once"}
     )

@@ -12,7 +12,7 @@ from pycrdt import Doc, Text, create_update_message
 from swell.collab.events import RoomEvent, RoomFailed
 from swell.collab.peer import CloseCode, Peer, Role
 from swell.collab.registry import RoomRegistry
-from swell.collab.room import Room
+from swell.collab.room import Room, RoomLimits
 from swell.protocol.messages import SwellMessageType, decode_frame
 from swell.records import PendingUpdate
 from swell.storage.memory_store import MemoryDocumentStore
@@ -139,3 +139,34 @@ async def test_an_error_in_the_forward_stage_fails_the_room() -> None:
 
 def test_frames_decode() -> None:  # keep the helper honest
     assert decode_frame(typed("a"))
+
+
+@pytest.mark.timeout(10)
+async def test_updates_waiting_for_a_slow_commit_are_bounded_in_bytes() -> None:
+    """While a commit hangs, a socket that keeps sending would grow the inbox without end:
+    past the bound it is closed (1013, try again). Nothing of what it queued after the held
+    commit was acknowledged; a closed socket's queued updates are dropped, and its client sends
+    them again when it reconnects."""
+    store = HeldStore()
+    store.add_document("h4")
+    room = await Room.load(
+        "h4", store, compact_every=10_000, limits=RoomLimits(max_pending_bytes=64 * 1024)
+    )
+    flooder, other = Peer(Role.EDIT), Peer(Role.EDIT)
+    room.join(flooder)
+    room.join(other)
+    room.receive(flooder, typed("first"))
+    await asyncio.wait_for(store.entered.wait(), 5)  # the first commit now hangs
+    doc: Doc = Doc()
+    text = doc.get("text", type=Text)
+    for _ in range(40):  # 40 x 4 KiB behind the held commit
+        before = doc.get_state()
+        text.insert(0, "z" * 4096)
+        room.receive(flooder, create_update_message(doc.get_update(before)))
+    assert flooder.close_code == CloseCode.TRY_AGAIN
+    assert other.close_code is None
+    store.gate.set()
+    await room.flush()
+    assert await store.count_updates("h4") == 1  # the held commit; the flooder's rest dropped
+    assert saved_in(list(flooder._outbox)) == []
+    await room.close()

@@ -61,6 +61,7 @@ class RoomLimits:
     awareness_ids_per_socket: int = 4
     awareness_state_bytes: int = 8 * 1024
     max_document_bytes: int = 32 * 1024 * 1024
+    max_pending_bytes: int = 64 * 1024 * 1024
     max_sockets: int = 2000
 
 
@@ -109,6 +110,7 @@ class Room:
             self._counter,
             size=size,
             max_document_bytes=limits.max_document_bytes,
+            max_inbox_bytes=limits.max_pending_bytes,
             author_of=lambda peer: self.awareness.participant(peer).name,
             on_batch=self._on_batch,
             on_failure=self.fail,

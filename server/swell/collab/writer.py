@@ -74,6 +74,7 @@ class _Inbox:
     ops: list[Operation] = field(default_factory=list)
     sync_requests: dict[Peer, bytes] = field(default_factory=dict)
     awareness_queries: dict[Peer, None] = field(default_factory=dict)
+    size: int = 0  # bytes of the updates in ``ops``
 
     def __bool__(self) -> bool:
         return bool(self.ops or self.sync_requests or self.awareness_queries)
@@ -89,6 +90,7 @@ class Writer:
         *,
         size: int,
         max_document_bytes: int,
+        max_inbox_bytes: int = 64 << 20,
         author_of: Callable[[Peer], str | None],
         on_batch: Callable[[Batch], None],
         on_failure: Callable[[str], None],
@@ -100,6 +102,7 @@ class Writer:
         self._counter = counter
         self._size = size  # encoded size, over-estimated by the updates since the last measure
         self._max_bytes = max_document_bytes
+        self._max_inbox_bytes = max_inbox_bytes
         self._author_of = author_of
         self._on_batch = on_batch
         self._on_failure = on_failure
@@ -128,9 +131,24 @@ class Writer:
     # ---- the inbox ------------------------------------------------------------------------
 
     def submit(self, op: Operation) -> None:
-        if not self._stopped:
-            self._inbox.ops.append(op)
-            self._wakeup()
+        """Queue an update. What waits for the next commit is bounded in bytes: while a commit
+        is slow (a locked database retried), a socket that would pass the bound is closed with
+        1013; nothing of it was acknowledged, and its client sends it again on reconnect."""
+        if self._stopped:
+            return
+        if self._inbox.size + len(op.update) > self._max_inbox_bytes:
+            if isinstance(op, LocalUpdate):
+                log.warning(
+                    "%s: %d bytes wait for the next commit; closing peer %s",
+                    self.doc_id,
+                    self._inbox.size,
+                    op.peer.id,
+                )
+                op.peer.close(CloseCode.TRY_AGAIN, "too much waiting to be saved; reconnect")
+                return
+        self._inbox.ops.append(op)
+        self._inbox.size += len(op.update)
+        self._wakeup()
 
     def request_sync(self, peer: Peer, state_vector: bytes) -> None:
         """At most one answer pending per socket: a newer request replaces an older one."""
