@@ -94,3 +94,20 @@ async def test_renders_run_off_the_loop_once_per_state(monkeypatch: pytest.Monke
         await cache.render("d", other_state, lambda o=other: o, ("text",))
     await cache.render("d", state, snapshot, ("text",))
     assert len(calls) == 5
+
+
+async def test_a_deletion_is_a_new_state_for_the_render_cache() -> None:
+    """A deletion does not move the state vector: keyed by it alone, the render from before the
+    deletion was served after it (viewers and exports kept showing deleted text)."""
+    from pycrdt import Doc, XmlElement, XmlFragment, XmlText
+
+    from swell.feed.render_cache import RenderCache, content_key
+
+    doc: Doc = Doc()
+    text = XmlText("Hello")
+    doc.get("default", type=XmlFragment).children.append(XmlElement("paragraph", {}, [text]))
+    cache = RenderCache()
+    before = await cache.render("d", content_key(doc), doc.get_update, ("text",))
+    del text[0:1]
+    after = await cache.render("d", content_key(doc), doc.get_update, ("text",))
+    assert (before["text"].strip(), after["text"].strip()) == ("Hello", "ello")

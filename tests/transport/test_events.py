@@ -117,6 +117,11 @@ async def test_edits_are_attributed_summarised_and_rendered(server: ServerProces
         text = XmlText("Hello")
         fragment_of(ada).children.append(XmlElement("paragraph", {}, [text]))
         text.insert(5, " world!")
+        # Updates applied in one transaction are counted by their net effect: let the server
+        # hold the insert before the deletion comes, as it would while a person types.
+        await feed.wait_for(
+            lambda e: e.event == "content" and e.data["text"] == "Hello world!", since=mark
+        )
         del text[0:1]
         content = await feed.wait_for(
             lambda e: e.event == "content" and e.data["text"] == "ello world!", since=mark
@@ -162,6 +167,24 @@ async def test_title_changes_are_activity(server: ServerProcess) -> None:
     title = await feed.wait_for(activity("title"))
     assert title.data["user"] == "Grace"
     assert title.data["summary"] == "Grace renamed the document to “Plans”"
+    await feed.close()
+
+
+async def test_the_user_header_goes_through_the_name_rule(server: ServerProcess) -> None:
+    doc = await server.create_document()
+    feed = await SseClient.connect(server.base_url, doc["id"], doc["view_token"])
+    async with server.http() as http:
+        r = await http.patch(
+            f"/api/docs/{doc['id']}",
+            json={"title": "Plans"},
+            headers={
+                "Authorization": f"Bearer {doc['edit_token']}",
+                "X-Swell-User": "%00Gr%C3%A2ce%E2%80%8B%0A  Hopper",
+            },
+        )
+        assert r.status_code == 200
+    title = await feed.wait_for(activity("title"))
+    assert title.data["user"] == "Grâce Hopper"
     await feed.close()
 
 

@@ -15,7 +15,7 @@ from swell.collab.events import Participant
 from swell.collab.ports import ActivityRecord
 from swell.collab.room import Room
 from swell.feed.presence import presence_users
-from swell.feed.render_cache import RenderCache
+from swell.feed.render_cache import RenderCache, content_key
 from swell.feed.subscriber import Subscriber
 from swell.protocol.sse import encode_event
 
@@ -102,7 +102,7 @@ class DocumentFeed:
             await room.settled()
         if room.failed or self.closed or room is not self.room:
             return 0, None
-        state = room.doc.get_state()
+        state = content_key(room.doc)
         if self._content is not None and state == self._content_state:
             return self._content_version, self._content
         self._versions += 1

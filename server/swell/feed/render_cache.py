@@ -17,7 +17,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from pycrdt import Doc, XmlFragment
+from pycrdt import Doc, Snapshot, XmlFragment
 
 from swell.collab.registry import RoomRegistry
 from swell.rendering import render_formats
@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 SLOW_RENDER = 0.05
 """Renders slower than this are logged (with the document's size)."""
 
-Key = tuple[str, bytes]  # (document id, state vector)
+Key = tuple[str, bytes]  # (document id, content_key)
 
 
 def render_update(update: bytes, formats: tuple[str, ...]) -> dict[str, str]:
@@ -132,14 +132,22 @@ class RenderCache:
 
 
 async def committed_state(rooms: RoomRegistry, doc_id: str) -> tuple[bytes, Callable[[], bytes]]:
-    """The document's committed state vector, and how to encode exactly that state: from its
-    room when it is loaded (waiting until what was applied is committed, never a failed
-    room's), else from storage. Use the pair before awaiting anything else."""
+    """The document's committed content key (state vector and delete set), and how to encode
+    exactly that state: from its room when it is loaded (waiting until what was applied is
+    committed, never a failed room's), else from storage. Use the pair before awaiting
+    anything else."""
     room = rooms.get(doc_id)
     while room is not None and not room.failed:
         if room.consistent:
-            return room.doc.get_state(), room.doc.get_update
+            return content_key(room.doc), room.doc.get_update
         await room.settled()
         room = rooms.get(doc_id)  # it may have failed or unloaded meanwhile
     doc = await rooms.read(doc_id)  # raises LoadFailed
-    return doc.get_state(), doc.get_update
+    return content_key(doc), doc.get_update
+
+
+def content_key(doc: Doc[Any]) -> bytes:
+    """What identifies the document's content: its state vector *and* its delete set (a
+    snapshot). A deletion does not move the state vector, so keyed by that alone, a render
+    from before a deletion would be served after it."""
+    return Snapshot.from_doc(doc).encode()

@@ -9,6 +9,7 @@ from quart.wrappers import Request, Websocket
 from werkzeug.exceptions import HTTPException
 
 from swell.collab.documents import DocumentNotFound, InvalidToken, ReadOnly
+from swell.collab.names import clean_name
 from swell.transport.rate_limit import RateLimited, retry_after_header
 
 
@@ -68,13 +69,9 @@ def register_error_handlers(app: Quart) -> None:
     app.register_error_handler(500, internal_error)
 
 
-MAX_NAME = 100
-
-
 def user_of(request: Request | Websocket) -> str | None:
-    """The person's display name for activity, from ``X-Swell-User`` (URL-encoded UTF-8)."""
+    """The person's display name for activity, from ``X-Swell-User`` (URL-encoded UTF-8),
+    through the one name rule; None when nothing is left of it."""
     raw = request.headers.get("X-Swell-User", "").strip()
-    if not raw:
-        return None
-    name = " ".join(unquote(raw).split())[:MAX_NAME]
+    name = clean_name(unquote(raw), fallback="")
     return name or None
