@@ -123,6 +123,7 @@ class OwnedAwareness:
         """Apply what ``peer`` announced; returns the cleaned update to send everyone (None
         if nothing is left). Raises AwarenessRefused; nothing is applied then."""
         cleaned: list[tuple[int, int, str]] = []
+        losers: list[Peer] = []  # silent owners whose ids were taken over
         now = time.monotonic()
         for entry in entries:
             owner = self._owners.get(entry.client_id)
@@ -147,6 +148,7 @@ class OwnedAwareness:
                         "socket %s takes over awareness id %d from a silent one", peer.id, client_id
                     )
                     owner.client_ids.discard(client_id)
+                    losers.append(owner)
                 self._owners[client_id] = peer
                 peer.client_ids.add(client_id)
                 peer.announced += 1
@@ -157,8 +159,14 @@ class OwnedAwareness:
             if text == "null" and self._owners.get(client_id) is peer:
                 del self._owners[client_id]
                 peer.client_ids.discard(client_id)
-        self._note_identity(peer)
+        for changed in [peer, *losers]:
+            self._note_identity(changed)
         return self._awareness.encode_awareness_update([c for c, _, _ in cleaned])
+
+    def name_of(self, peer: Peer) -> str | None:
+        """The socket's current name, kept up to date by every change of its states (cheap:
+        the writer asks for it once per stored update)."""
+        return peer.participant.name if peer.participant is not None else None
 
     def _may_claim(self, peer: Peer, owner: Peer | None, entry: AwarenessEntry, now: float) -> bool:
         """Whether ``peer`` may write the state of an id it does not own. A clock no newer

@@ -111,7 +111,7 @@ class Room:
             size=size,
             max_document_bytes=limits.max_document_bytes,
             max_inbox_bytes=limits.max_pending_bytes,
-            author_of=lambda peer: self.awareness.participant(peer).name,
+            author_of=self.awareness.name_of,
             on_batch=self._on_batch,
             on_failure=self.fail,
         )
@@ -270,7 +270,7 @@ class Room:
             for peer in dict.fromkeys(acked):
                 peer.send(saved)
         for edit in batch.edits:
-            name = self.awareness.participant(edit.peer).name
+            name = self.awareness.name_of(edit.peer)
             self._publish(DocumentEdited(self.doc_id, edit.peer.id, name, edit.added, edit.removed))
         self._compaction.committed(batch.committed, self._writer.last_update_id, self._candidate)
 
