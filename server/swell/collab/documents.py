@@ -6,7 +6,6 @@ import hashlib
 import hmac
 import json
 import secrets
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,6 +18,7 @@ from swell.collab.events import (
     RoomEvent,
     TokenRotated,
 )
+from swell.collab.names import clean_text
 from swell.collab.peer import CloseCode, Role
 from swell.collab.ports import DocumentCatalog, DocumentRecord
 from swell.collab.registry import RoomRegistry
@@ -58,13 +58,7 @@ def clean_title(title: str) -> str:
     """NFC, no control characters or lone surrogates (no database stores NUL or a lone
     surrogate), whitespace trimmed and collapsed; empty becomes the default, long is an error
     upstream. Format characters stay: emoji sequences need the zero-width joiner."""
-    kept = (
-        ch
-        for ch in title
-        if not 0xD800 <= ord(ch) <= 0xDFFF and (ch.isspace() or unicodedata.category(ch) != "Cc")
-    )
-    cleaned = " ".join(unicodedata.normalize("NFC", "".join(kept)).split())
-    return cleaned or DEFAULT_TITLE
+    return clean_text(title, lambda category: category == "Cc") or DEFAULT_TITLE
 
 
 class Documents:

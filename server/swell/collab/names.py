@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 
 MAX_NAME = 100
 FALLBACK_NAME = "Anonymous"
@@ -13,23 +14,25 @@ _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 def clean_name(raw: object, fallback: str = FALLBACK_NAME) -> str:
     """NFC, no control or format characters, no lone surrogates, whitespace collapsed, at
-    most ``MAX_NAME`` characters; ``fallback`` when nothing is left (or it is not a string)."""
+    most ``MAX_NAME`` characters; ``fallback`` when nothing is left (or it is not a string).
+    Format characters go too (bidi overrides would let a name spoof another)."""
     if not isinstance(raw, str):
         return fallback
-    # Lone surrogates cannot be encoded as UTF-8 (the journal, JSON for browsers): drop them.
-    text = "".join(ch for ch in raw if not 0xD800 <= ord(ch) <= 0xDFFF)
-    text = unicodedata.normalize("NFC", text)
-    kept = []
-    for ch in text:
-        category = unicodedata.category(ch)
-        if ch.isspace() or category == "Zs":
-            kept.append(" ")
-        elif category[0] == "C":  # Cc control, Cf format, Co private use, Cn unassigned
-            continue
-        else:
-            kept.append(ch)
-    name = " ".join("".join(kept).split())[:MAX_NAME].rstrip()
+    # Cc control, Cf format, Co private use, Cn unassigned
+    name = clean_text(raw, lambda category: category[0] == "C")[:MAX_NAME].rstrip()
     return name or fallback
+
+
+def clean_text(text: str, unwanted: Callable[[str], bool]) -> str:
+    """``text`` without lone surrogates (no database or browser encodes them) and without the
+    characters whose Unicode category ``unwanted`` names, in NFC, whitespace collapsed."""
+    kept = "".join(
+        ch
+        for ch in text
+        if not 0xD800 <= ord(ch) <= 0xDFFF
+        and (ch.isspace() or not unwanted(unicodedata.category(ch)))
+    )
+    return " ".join(unicodedata.normalize("NFC", kept).split())
 
 
 def clean_color(raw: object) -> str | None:
