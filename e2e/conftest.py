@@ -121,13 +121,7 @@ def server(
 ) -> Iterator[ServerProcess]:
     """The server shared by the tests that neither stop nor freeze it (they make their own
     documents); on failure, what it logged during the test is saved."""
-    log = _session_server.log_path
-    start = log.stat().st_size if log.exists() else 0
-    yield _session_server
-    if _failed(request):
-        with log.open("rb") as f:
-            f.seek(start)
-            (_fresh_output_dir(request) / "server.log").write_bytes(f.read())
+    yield from keep_server_log(_session_server, request)
 
 
 @pytest.fixture
