@@ -57,12 +57,13 @@ def ws_url(base_ws: str, doc_id: str, token: str | None, **params: str) -> str:
 
 @contextlib.asynccontextmanager
 async def synced_doc(
-    base_ws: str, doc_id: str, token: str, doc: Doc | None = None
+    base_ws: str, doc_id: str, token: str, doc: Doc | None = None, **params: str
 ) -> AsyncIterator[tuple[Doc, ClientConnection]]:
-    """A Doc kept in sync with the server by pycrdt's own Provider."""
+    """A Doc kept in sync with the server by pycrdt's own Provider (``params``: more of the
+    query string, e.g. ``author``)."""
     doc = doc if doc is not None else Doc()
     async with websockets.connect(
-        ws_url(base_ws, doc_id, token), max_size=None, open_timeout=DEADLINE
+        ws_url(base_ws, doc_id, token, **params), max_size=None, open_timeout=DEADLINE
     ) as ws:
         provider = Provider(doc, WebsocketChannel(ws, doc_id))
         async with provider:

@@ -41,9 +41,11 @@ class SseClient:
         *,
         last_event_id: int | None = None,
         name: str | None = None,
+        author: str | None = None,
     ) -> SseClient:
         url = urlsplit(base_url)
-        query = {k: v for k, v in {"token": token, "name": name}.items() if v is not None}
+        given = {"token": token, "name": name, "author": author}
+        query = {k: v for k, v in given.items() if v is not None}
         path = f"/api/docs/{doc_id}/events" + (f"?{urlencode(query)}" if query else "")
         reader, writer = await asyncio.open_connection(url.hostname, url.port, limit=2**24)
         lines = [f"GET {path} HTTP/1.1", f"Host: {url.netloc}", "Accept: text/event-stream"]

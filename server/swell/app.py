@@ -10,6 +10,7 @@ from pathlib import Path
 from quart import Quart, Response
 
 from swell.collab.activity import ActivityRecorder
+from swell.collab.authors import Authors
 from swell.collab.bus import EventBus
 from swell.collab.documents import Documents
 from swell.collab.registry import RoomRegistry
@@ -18,12 +19,14 @@ from swell.collab.room import RoomLimits
 from swell.feed.hub import FeedHub
 from swell.settings import Settings
 from swell.storage.activity_log import SqlActivityLog
+from swell.storage.authors import SqlAuthorDirectory
 from swell.storage.catalog import SqlDocumentCatalog
 from swell.storage.document_store import SqlDocumentStore
 from swell.storage.engine import create_engine, create_session_factory
 from swell.transport.access import error, register_error_handlers
 from swell.transport.api import create_api
 from swell.transport.asgi import WebsocketRouter
+from swell.transport.authors import create_authors_api
 from swell.transport.events import create_events
 from swell.transport.export import create_export
 from swell.transport.origin import allowed_origins
@@ -68,6 +71,8 @@ class Services:
             ),
         )
         self.documents = Documents(self.catalog, self.rooms, self.bus)
+        self.author_directory = SqlAuthorDirectory(sessions)
+        self.authors = Authors(self.author_directory, self.bus)
         self.limits = ClientLimits.from_settings(settings)  # per client address, all transports
         self.recorder = ActivityRecorder(self.activity, burst_seconds=settings.edit_burst_seconds)
         self.hub = FeedHub(
@@ -106,12 +111,21 @@ def create_app(
 
     app.register_blueprint(
         create_api(
-            services.documents, max_body_bytes=settings.max_body_bytes, limits=services.limits
+            services.documents,
+            services.authors,
+            max_body_bytes=settings.max_body_bytes,
+            limits=services.limits,
+        )
+    )
+    app.register_blueprint(
+        create_authors_api(
+            services.authors, max_body_bytes=settings.max_body_bytes, limits=services.limits
         )
     )
     endpoint = WebsocketEndpoint(
         services.documents,
         services.rooms,
+        services.authors,
         origins=allowed_origins(settings),
         limits=services.limits,
         max_message_bytes=settings.max_message_bytes,
@@ -126,6 +140,7 @@ def create_app(
             services.documents,
             services.rooms,
             services.hub,
+            services.authors,
             ping_seconds=settings.sse_ping_seconds,
             retry_ms=settings.sse_retry_ms,
             limits=services.limits,

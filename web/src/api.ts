@@ -1,4 +1,4 @@
-/** The Swell HTTP API (contract.md): documents, their titles and their tokens. */
+/** The Swell HTTP API (contract.md): documents, their titles and their tokens; authors. */
 import { cleanName } from "./name";
 
 export type Role = "edit" | "view";
@@ -30,20 +30,42 @@ export class ApiError extends Error {
   }
 }
 
-/** Who is acting, for the document's activity feed ("Ada renamed the document…"). */
+/** An author (contract v2): who changes are attributed to, as others see them. */
+export interface Author {
+  id: string;
+  name: string;
+  color: string;
+}
+
+export interface CreatedAuthor extends Author {
+  /** Shown once, kept by this browser: the server stores only its hash. */
+  secret: string;
+}
+
+/**
+ * Who is acting, for the document's activity feed ("Ada renamed the document…"): the author
+ * (its secret), else a name (anonymous callers).
+ */
+export interface Actor {
+  author?: string | null;
+  name?: string | null;
+}
+
 const USER_HEADER = "X-Swell-User";
+export const AUTHOR_HEADER = "X-Swell-Author";
 
 async function call<T>(
   method: string,
   url: string,
   token: string | null,
   body?: unknown,
-  user?: string | null,
+  actor?: Actor,
 ): Promise<T> {
   const headers: Record<string, string> = { Accept: "application/json" };
   if (token !== null) headers.Authorization = `Bearer ${token}`;
+  if (actor?.author) headers[AUTHOR_HEADER] = actor.author;
   // the one name rule, then URL-encoded: header values are ISO-8859-1 on the wire, names are not
-  const name = cleanName(user, "");
+  const name = cleanName(actor?.name, "");
   if (name) headers[USER_HEADER] = encodeURIComponent(name);
   if (body !== undefined) headers["Content-Type"] = "application/json";
   let res: Response;
@@ -76,27 +98,42 @@ async function call<T>(
 
 const docUrl = (id: string): string => `/api/docs/${encodeURIComponent(id)}`;
 
-/** `user`: the creator's name, if known, for the "created" activity. */
-export function createDoc(title: string, user?: string | null): Promise<CreatedDoc> {
-  return call<CreatedDoc>("POST", "/api/docs", null, { title }, user);
+/** `actor`: the creator, if known, for the "created" activity. */
+export function createDoc(title: string, actor?: Actor): Promise<CreatedDoc> {
+  return call<CreatedDoc>("POST", "/api/docs", null, { title }, actor);
 }
 
 export function fetchDoc(id: string, token: string): Promise<DocInfo> {
   return call<DocInfo>("GET", docUrl(id), token);
 }
 
-/** `user`: who renames it, if known, for the "title" activity. */
-export function renameDoc(id: string, token: string, title: string, user?: string | null): Promise<DocInfo> {
-  return call<DocInfo>("PATCH", docUrl(id), token, { title }, user);
+/** `actor`: who renames it, if known, for the "title" activity. */
+export function renameDoc(id: string, token: string, title: string, actor?: Actor): Promise<DocInfo> {
+  return call<DocInfo>("PATCH", docUrl(id), token, { title }, actor);
 }
 
 /**
  * A new token for `role` (contract v2, "Tokens can be rotated"); the old one stops working at
  * once: its sockets are closed with 4401 and its event streams end. Needs the edit token.
  */
-export async function rotateToken(id: string, editToken: string, role: Role): Promise<string> {
-  const answer = await call<Record<string, unknown>>("POST", `${docUrl(id)}/tokens`, editToken, { role });
+export async function rotateToken(id: string, editToken: string, role: Role, actor?: Actor): Promise<string> {
+  const answer = await call<Record<string, unknown>>("POST", `${docUrl(id)}/tokens`, editToken, { role }, actor);
   const token = answer[role === "edit" ? "edit_token" : "view_token"];
   if (typeof token !== "string" || !token) throw new ApiError(500, "the server sent no new token");
   return token;
+}
+
+/** POST /api/authors: a new author, with the secret that acts as it (401 never: anyone may). */
+export function createAuthor(name: string, color: string): Promise<CreatedAuthor> {
+  return call<CreatedAuthor>("POST", "/api/authors", null, { name, color });
+}
+
+/** GET /api/authors/me: the author of `secret` (an ApiError 401 when nobody has it). */
+export function fetchAuthor(secret: string): Promise<Author> {
+  return call<Author>("GET", "/api/authors/me", null, undefined, { author: secret });
+}
+
+/** PATCH /api/authors/me: rename or recolor; everyone's presence follows at once. */
+export function updateAuthor(secret: string, changes: { name?: string; color?: string }): Promise<Author> {
+  return call<Author>("PATCH", "/api/authors/me", null, changes, { author: secret });
 }

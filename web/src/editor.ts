@@ -4,7 +4,8 @@
  * the loaded document (nobody sees them in presence until they answer).
  */
 import { removeAwarenessStates } from "y-protocols/awareness";
-import { ApiError, fetchDoc, renameDoc, type Role, rotateToken } from "./api";
+import { type Actor, ApiError, fetchDoc, renameDoc, type Role, rotateToken } from "./api";
+import { AUTHOR_KEY, ensureAuthor, type Identity, loadAuthorSecret, renameAuthor, replaceAuthor } from "./author";
 import { exposeHeight, h } from "./dom";
 import { findDoc, forgetDoc, rememberDoc } from "./doclist";
 import { createFeed, type Feed } from "./feed";
@@ -71,7 +72,12 @@ async function main(): Promise<void> {
   if (id === null) return showErrorPage(NOT_FOUND);
   if (initialToken === null) return showErrorPage(INVALID_LINK);
 
-  const opened = await openDocument(id, initialToken);
+  const saved = loadUser();
+  // this browser's author, checked (or created) while the document is looked up
+  const [opened, identity] = await Promise.all([
+    openDocument(id, initialToken),
+    saved !== null ? ensureAuthor(saved) : Promise.resolve<Identity>({ secret: loadAuthorSecret(), author: null }),
+  ]);
   if (typeof opened === "string") {
     return showErrorPage(opened, opened === INVALID_LINK ? "Ask whoever shared it for a new link." : undefined);
   }
@@ -85,10 +91,21 @@ async function main(): Promise<void> {
 
   /** The token in use: the fragment's, until a reset of the edit link replaces it. */
   let token = initialToken;
-  const saved = loadUser();
   /** Whether the person has a name; until then they are not in presence (awareness state null). */
   let named = saved !== null;
   let user: User = saved ?? { name: FALLBACK_NAME, color: randomColor() };
+  /** The secret of the author this page acts as (sockets, feed, REST writes); null: anonymous. */
+  let authorSecret = identity.secret;
+  /** What others see of this person is the author's: the local name and color follow it. */
+  const adoptAuthor = (next: Identity): void => {
+    authorSecret = next.secret;
+    if (next.author !== null && named) {
+      user = { name: next.author.name, color: next.author.color };
+      saveUser(user);
+    }
+  };
+  adoptAuthor(identity);
+  const actor = (): Actor => ({ author: authorSecret, name: named ? user.name : null });
 
   const destroyers: (() => void)[] = [];
   let failed = false;
@@ -110,7 +127,9 @@ async function main(): Promise<void> {
   const sync = createSync({
     id,
     token,
+    author: authorSecret,
     readOnly,
+    onAuthorRejected: (secret) => void authorRejected(secret),
     onTitle: (title) => titleView?.setRemote(title),
     onClosed: (code, reason) => {
       if (code === CLOSE_BAD_TOKEN) void tokenRejected(token);
@@ -134,7 +153,7 @@ async function main(): Promise<void> {
   titleView = createTitle({
     initial: opened.title,
     readOnly,
-    save: async (title) => (await renameDoc(id, token, title, named ? user.name : null)).title,
+    save: async (title) => (await renameDoc(id, token, title, actor())).title,
     onChange: onTitleShown,
   });
   destroyers.push(() => titleView?.destroy());
@@ -163,6 +182,8 @@ async function main(): Promise<void> {
       id,
       token,
       name: named ? user.name : null,
+      author: () => authorSecret,
+      onAuthorRejected: authorRejected,
       onPresence: (users) => presence.setFeedUsers(users),
       onActivity: (item) => activity.add(item),
       onReset: () => activity.clear(),
@@ -247,11 +268,11 @@ async function main(): Promise<void> {
     editToken: () => (readOnly ? null : token),
     reset: async (role) => {
       if (role === "view") {
-        const viewToken = await rotateToken(id, token, "view");
+        const viewToken = await rotateToken(id, token, "view", actor());
         rememberDoc({ id, viewToken, touch: false });
         return;
       }
-      const pending = rotateToken(id, token, "edit");
+      const pending = rotateToken(id, token, "edit", actor());
       rotation = pending;
       try {
         useEditToken(await pending);
@@ -264,21 +285,51 @@ async function main(): Promise<void> {
   });
   destroyers.push(() => share.destroy());
 
+  /** Acts as another author from now on: the socket and the feed are reopened as it. */
+  const switchAuthor = (next: Identity): void => {
+    const changed = next.secret !== authorSecret;
+    adoptAuthor(next);
+    if (!changed) return;
+    sync.setAuthor(authorSecret);
+    if (feed !== null && !stopped) restartFeed();
+  };
+
+  /** The server no longer knows `secret` (socket 4401 "unknown author", or the feed's 401). */
+  let replacing: Promise<void> | null = null;
+  const authorRejected = (secret: string | null): Promise<void> => {
+    replacing ??= (async () => {
+      let next = await replaceAuthor(secret ?? "", named ? user : null);
+      if (next.secret === secret) next = { secret: null, author: null }; // anonymous for now
+      switchAuthor(next);
+      if (named) rich.setUser(user);
+    })().finally(() => {
+      replacing = null;
+    });
+    return replacing;
+  };
+
   const changeName = async (): Promise<void> => {
     const next = await askForName(named ? user : null);
     const renamed = !named || next.name !== user.name;
+    const first = !named;
+    named = true;
     user = cleanUser(next);
     saveUser(user);
-    if (!named) {
-      named = true;
-      awareness.setLocalState({ user });
-    }
+    // the author first (created on a first name): the socket then reconnects as it, so the
+    // person appears in presence under the author's name
+    switchAuthor(await renameAuthor(user));
+    if (first) awareness.setLocalState({ user });
     rich.setUser(user);
     if (renamed) restartFeed();
   };
 
-  // a rename in another tab of this browser applies here too
+  // a rename, or a new author, in another tab of this browser applies here too
   const onStorage = (e: StorageEvent): void => {
+    if (e.key === AUTHOR_KEY && named) {
+      const secret = loadAuthorSecret();
+      if (secret !== authorSecret) switchAuthor({ secret, author: null });
+      return;
+    }
     if (e.key !== "swell.user" || !named) return;
     const next = loadUser();
     if (next && (next.name !== user.name || next.color !== user.color)) {

@@ -8,7 +8,7 @@
  * GET /api/docs/{id} what is wrong and, unless the link is dead, opens a new EventSource with
  * `?last_event_id=` after a backoff.
  */
-import { ApiError, fetchDoc, type Role } from "./api";
+import { ApiError, type Author, fetchAuthor, fetchDoc, type Role } from "./api";
 import { cleanName } from "./name";
 
 /** connecting: the first attempt; live: the stream is open; closed: for good (deleted, bad link). */
@@ -30,6 +30,11 @@ export interface FeedActivity {
   kind: string;
   user: string;
   summary: string;
+  /** Who did it, under their current name and color; null when anonymous (contract v2). */
+  author: Author | null;
+  /** The revisions an edit or restore covers (contract v2). */
+  fromRev: number | null;
+  toRev: number | null;
 }
 
 export interface FeedContent {
@@ -43,6 +48,13 @@ export interface FeedOptions {
   token: string;
   /** Shown to others among the people watching; the server says "Viewer" without one. */
   name?: string | null;
+  /** The secret of the author this stream acts as (listed under its name), read at each (re)open. */
+  author?: () => string | null;
+  /**
+   * The server refused the author's secret (401): the page replaces it, then the stream opens
+   * again with whatever `author` gives (anonymous if it is the refused one again).
+   */
+  onAuthorRejected?: (secret: string) => Promise<void>;
   onState?: (state: FeedState) => void;
   onPresence?: (users: FeedUser[]) => void;
   onActivity?: (activity: FeedActivity) => void;
@@ -82,16 +94,33 @@ function toUser(value: unknown): FeedUser | null {
   return { name, color, role, editing: editing === true };
 }
 
+function toAuthor(value: unknown): Author | null {
+  if (!value || typeof value !== "object") return null;
+  const { id, name, color } = value as Record<string, unknown>;
+  return isString(id) && isString(name) && isString(color) ? { id, name, color } : null;
+}
+
+const toRev = (value: unknown): number | null =>
+  typeof value === "number" && Number.isSafeInteger(value) ? value : null;
+
 function toActivity(value: Record<string, unknown> | null): FeedActivity | null {
   if (!value) return null;
   const { id, at, kind, user, summary } = value;
   if (typeof id !== "number" || !Number.isSafeInteger(id)) return null;
   if (!isString(at) || !isString(kind) || !isString(user) || !isString(summary)) return null;
-  return { id, at, kind, user, summary };
+  const author = toAuthor(value.author);
+  return { id, at, kind, user, summary, author, fromRev: toRev(value.from_rev), toRev: toRev(value.to_rev) };
 }
 
-export function feedUrl(id: string, token: string, name?: string | null, lastEventId?: string | null): string {
+export function feedUrl(
+  id: string,
+  token: string,
+  name?: string | null,
+  lastEventId?: string | null,
+  author?: string | null,
+): string {
   const params = new URLSearchParams({ token });
+  if (author) params.set("author", author);
   const cleaned = cleanName(name, "");
   if (cleaned) params.set("name", cleaned);
   if (lastEventId) params.set("last_event_id", lastEventId);
@@ -106,6 +135,12 @@ export function createFeed(options: FeedOptions): Feed {
   let attempt = 0;
   let timer: ReturnType<typeof setTimeout> | null = null;
   let destroyed = false;
+  /** A secret the server refused: never sent again (the stream is anonymous instead). */
+  let refusedAuthor: string | null = null;
+  const authorSecret = (): string | null => {
+    const secret = options.author?.() ?? null;
+    return secret !== null && secret !== refusedAuthor ? secret : null;
+  };
 
   const setState = (next: FeedState): void => {
     if (next === state || state === "closed") return;
@@ -169,7 +204,7 @@ export function createFeed(options: FeedOptions): Feed {
 
   const open = (): void => {
     if (destroyed || state === "closed") return;
-    const es = new EventSource(feedUrl(options.id, options.token, options.name, lastEventId));
+    const es = new EventSource(feedUrl(options.id, options.token, options.name, lastEventId, authorSecret()));
     for (const [type, listener] of Object.entries(listeners)) es.addEventListener(type, listener);
     es.addEventListener("open", onOpen);
     es.addEventListener("error", onError);
@@ -189,6 +224,19 @@ export function createFeed(options: FeedOptions): Feed {
       }
       scheduleReopen(); // unreachable or a server error: wait longer
       return;
+    }
+    // the link works: maybe the author does not (a 401 looks the same to EventSource)
+    const secret = authorSecret();
+    if (secret !== null) {
+      try {
+        await fetchAuthor(secret);
+      } catch (err) {
+        if (err instanceof ApiError && err.status === 401) {
+          refusedAuthor = secret;
+          await options.onAuthorRejected?.(secret);
+        }
+      }
+      if (destroyed || state === "closed") return;
     }
     open();
   };

@@ -1,5 +1,6 @@
 /** The home page: create a document, and the list of documents this browser created or opened. */
-import { ApiError, createDoc } from "./api";
+import { ApiError, createDoc, type CreatedDoc } from "./api";
+import { currentAuthor, replaceAuthor } from "./author";
 import { h } from "./dom";
 import { type DocEntry, forgetDoc, loadDocList, onDocListChange, rememberDoc } from "./doclist";
 import "./styles.css";
@@ -70,6 +71,20 @@ function renderList(list: HTMLElement, empty: HTMLElement): void {
   );
 }
 
+/** Creates the document as this browser's author (created first if the person has a name). */
+async function createAsAuthor(title: string): Promise<CreatedDoc> {
+  const user = loadUser();
+  const secret = await currentAuthor(user);
+  try {
+    return await createDoc(title, { author: secret, name: user?.name });
+  } catch (err) {
+    if (!(secret !== null && err instanceof ApiError && err.status === 401)) throw err;
+    // the server no longer knows this browser's author: a new one, then once more
+    const next = await replaceAuthor(secret, user);
+    return createDoc(title, { author: next.secret === secret ? null : next.secret, name: user?.name });
+  }
+}
+
 function main(): void {
   document.title = "Swell";
   const input = h("input", {
@@ -96,7 +111,7 @@ function main(): void {
     submit.disabled = true;
     error.hidden = true;
     const title = input.value.trim() || UNTITLED;
-    createDoc(title, loadUser()?.name)
+    createAsAuthor(title)
       .then((doc) => {
         rememberDoc({ id: doc.id, title: doc.title, editToken: doc.edit_token, viewToken: doc.view_token });
         location.assign(`/d/${encodeURIComponent(doc.id)}#${doc.edit_token}`);

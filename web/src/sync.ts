@@ -33,8 +33,10 @@ export type ConnectionStatus = "connected" | "reconnecting" | "offline" | "stopp
 
 /** The server refused an update that would make the document pass its size limit. */
 export const CLOSE_TOO_BIG = 1009;
-/** The token is wrong, or was rotated (contract v2): it stopped working. */
+/** The token is wrong, or was rotated (contract v2): it stopped working. Also an unknown author. */
 export const CLOSE_BAD_TOKEN = 4401;
+/** The reason of a 4401 that refused the socket's author secret, not its token. */
+export const UNKNOWN_AUTHOR = "unknown author";
 export const CLOSE_NOT_FOUND = 4404;
 
 /** Closes after which reconnecting cannot help: 44xx, and 1009 (the same update would be refused again). */
@@ -45,6 +47,13 @@ export function isTerminalClose(code: number): boolean {
 export interface SyncOptions {
   id: string;
   token: string;
+  /** The secret of the author the socket acts as (contract v2); none: anonymous. */
+  author?: string | null;
+  /**
+   * The server refused `secret` (4401 "unknown author"): the page finds another author and
+   * calls `setAuthor`, which connects again.
+   */
+  onAuthorRejected?: (secret: string | null) => void;
   /**
    * A view token's page: no BroadcastChannel, so that another tab of this browser cannot pass
    * changes through it (and it cannot pass any to them).
@@ -68,6 +77,8 @@ export interface Sync {
   readonly saveStatus: SaveStatus;
   /** The token for the next socket (after a rotation); the open one keeps its own. */
   setToken(token: string): void;
+  /** Acts as this author from now on: an open socket is replaced by one that does. */
+  setAuthor(secret: string | null): void;
   /** Connects again after a terminal close. */
   reconnect(): void;
   /** Stops for good: closes the socket and never reconnects (the local copy stays). */
@@ -117,8 +128,10 @@ function peekSyncUpdate(decoder: decoding.Decoder): Uint8Array | null {
 export function createSync(options: SyncOptions): Sync {
   const ydoc = new Y.Doc();
   const persistence = new IndexeddbPersistence(`swell:${options.id}`, ydoc);
+  const params: Record<string, string> = { token: options.token, swell: "1" };
+  if (options.author) params.author = options.author;
   const provider = new WebsocketProvider(websocketBase(), encodeURIComponent(options.id), ydoc, {
-    params: { token: options.token, swell: "1" },
+    params,
     disableBc: options.readOnly === true,
     connect: false,
     shouldReconnect: (event) => !isTerminalClose(event.code),
@@ -141,8 +154,9 @@ export function createSync(options: SyncOptions): Sync {
   };
   awareness.on("update", sendOwnAwareness);
 
-  /** The token the current (or last) socket was opened with. */
+  /** The token and author the current (or last) socket was opened with. */
   let socketToken = options.token;
+  let socketAuthor = options.author ?? null;
   let stopped = false;
 
   const saved = createSavedState(ydoc, { isLocal: (origin) => origin !== provider });
@@ -191,7 +205,10 @@ export function createSync(options: SyncOptions): Sync {
   };
   provider.on("status", (event) => {
     // emitted right after a new socket was created from the params of that moment
-    if (event.status === "connecting") socketToken = provider.params.token ?? socketToken;
+    if (event.status === "connecting") {
+      socketToken = provider.params.token ?? socketToken;
+      socketAuthor = provider.params.author ?? null;
+    }
     updateConnection();
   });
   provider.on("sync", updateConnection);
@@ -199,6 +216,12 @@ export function createSync(options: SyncOptions): Sync {
     if (event.code === CLOSE_BAD_TOKEN && socketToken !== provider.params.token) {
       // our own rotation: the old token's socket was closed; carry on with the new one
       provider.connect();
+      return;
+    }
+    if (event.code === CLOSE_BAD_TOKEN && event.reason === UNKNOWN_AUTHOR && options.onAuthorRejected) {
+      // not the link: this browser's author; the page replaces it (setAuthor connects again)
+      if (socketAuthor !== (provider.params.author ?? null)) provider.connect();
+      else options.onAuthorRejected(socketAuthor);
       return;
     }
     stopped = true;
@@ -230,6 +253,17 @@ export function createSync(options: SyncOptions): Sync {
     },
     setToken(token) {
       provider.params = { ...provider.params, token };
+    },
+    setAuthor(secret) {
+      const next: Record<string, string> = { ...provider.params };
+      if (secret) next.author = secret;
+      else delete next.author;
+      const changed = next.author !== provider.params.author;
+      provider.params = next;
+      if (stopped) return;
+      if (changed && provider.ws !== null) provider.disconnect(); // reopened below, as the author
+      provider.connect();
+      updateConnection();
     },
     reconnect() {
       stopped = false;

@@ -15,6 +15,7 @@ import { DELETED, INVALID_LINK, LINK_GONE, LINK_GONE_DETAIL, NOT_FOUND, showErro
 import { createFeedPresence } from "./ui/feed-presence";
 import { createFeedStatus } from "./ui/feed-status";
 import { UNTITLED } from "./ui/title";
+import { loadAuthorSecret, replaceAuthor } from "./author";
 import { loadUser } from "./user";
 
 const UNREACHABLE = "Swell can’t be reached";
@@ -95,6 +96,11 @@ async function main(): Promise<void> {
     id,
     token,
     name: loadUser()?.name ?? null,
+    // watching as this browser's author, if it has one (listed under the author's name)
+    author: loadAuthorSecret,
+    onAuthorRejected: async (secret) => {
+      await replaceAuthor(secret, loadUser());
+    },
     onState: (state) => status.set(state),
     onPresence: (users) => presence.update(users),
     onActivity: (item) => {

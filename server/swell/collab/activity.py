@@ -1,7 +1,10 @@
 """Activity: what people did, stored and numbered, folded from the rooms' events. Typing is
-summarised per burst, not logged per keystroke: a burst ends after a few quiet seconds (or after
-a long stretch of typing). Joining and leaving are debounced by name: someone reconnecting in a
-loop is one "joined", and "left" is written only once they stayed away for that quiet time."""
+summarised per burst, not logged per keystroke: a burst is one author's (or, for anonymous
+sockets, one socket's) consecutive revisions of a document; it ends after a few quiet seconds,
+after a long stretch of typing, or as soon as somebody else changes the document, so that each
+burst covers revisions ``from_rev``..``to_rev`` of one person. A restore is an entry of its own.
+Joining and leaving are debounced by name: someone reconnecting in a loop is one "joined", and
+"left" is written only once they stayed away for that quiet time."""
 
 from __future__ import annotations
 
@@ -23,7 +26,7 @@ from swell.collab.events import (
     RoomUnloaded,
 )
 from swell.collab.peer import Role
-from swell.collab.ports import ActivityLog, ActivityRecord
+from swell.collab.ports import ActivityLog, ActivityRecord, AuthorRecord
 
 log = logging.getLogger(__name__)
 
@@ -33,11 +36,27 @@ MAX_BURST_SECONDS = 60.0
 
 @dataclass
 class _Burst:
+    who: tuple[str, str | int]  # ("author", id) or ("peer", peer id)
     name: str
+    author: AuthorRecord | None
+    from_rev: int
+    to_rev: int
+    peers: set[int] = field(default_factory=set)
     added: int = 0
     removed: int = 0
     started: float = field(default_factory=time.monotonic)
     timer: asyncio.TimerHandle | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    doc_id: str
+    kind: str
+    user: str
+    summary: str
+    author: AuthorRecord | None
+    from_rev: int | None
+    to_rev: int | None
 
 
 def summarize_edit(name: str, added: int, removed: int) -> str:
@@ -65,9 +84,10 @@ class ActivityRecorder:
         self._burst_seconds = burst_seconds
         # A leave is written after this long without the same name coming back.
         self._leave_seconds = burst_seconds if leave_seconds is None else leave_seconds
-        self._bursts: dict[tuple[str, int], _Burst] = {}
+        self._bursts: dict[str, _Burst] = {}  # doc -> its open burst (one at a time)
         self._joined: dict[tuple[str, int], str] = {}  # (doc, peer) -> the name it joined as
         self._present: dict[tuple[str, str], int] = {}  # (doc, name) -> sockets with it
+        self._authors: dict[tuple[str, str], AuthorRecord] = {}  # (doc, name) -> its author
         self._leaving: dict[tuple[str, str], asyncio.TimerHandle] = {}  # (doc, name)
         self._locks: dict[str, asyncio.Lock] = {}
         self._writing: dict[str, int] = {}  # stores under way per document (lock pruning)
@@ -84,31 +104,37 @@ class ActivityRecorder:
             self._on_named(event)
         elif isinstance(event, PeerLeft):
             key = (event.doc_id, event.peer.peer_id)
-            self._close_burst(key)
+            burst = self._bursts.get(event.doc_id)
+            if burst is not None and event.peer.peer_id in burst.peers:
+                self._close_burst(event.doc_id)
             self._on_left(event.doc_id, self._joined.pop(key, None))
         elif isinstance(event, DocumentCreated):
             who = event.user or SOMEONE
-            self._record(event.doc_id, "created", who, f"{who} created the document")
+            self._record(
+                event.doc_id, "created", who, f"{who} created the document", author=event.author
+            )
         elif isinstance(event, DocumentRenamed):
             who = event.user or SOMEONE
             self._record(
-                event.doc_id, "title", who, f"{who} renamed the document to “{event.title}”"
+                event.doc_id,
+                "title",
+                who,
+                f"{who} renamed the document to “{event.title}”",
+                author=event.author,
             )
         elif isinstance(event, DocumentDeleted):
-            for key in [k for k in self._bursts if k[0] == event.doc_id]:
-                burst = self._bursts.pop(key)
-                if burst.timer is not None:
-                    burst.timer.cancel()
+            burst = self._bursts.pop(event.doc_id, None)
+            if burst is not None and burst.timer is not None:
+                burst.timer.cancel()
             for left in [k for k in self._leaving if k[0] == event.doc_id]:
                 self._leaving.pop(left).cancel()
             self._forget_people(event.doc_id)
         elif isinstance(event, RoomUnloaded):
             # Everyone has left: write what is pending now, keep nothing for the document.
-            for key in [k for k in self._bursts if k[0] == event.doc_id]:
-                self._close_burst(key)
-            for doc_id, name in [k for k in self._leaving if k[0] == event.doc_id]:
-                self._leaving.pop((doc_id, name)).cancel()
-                self._record(doc_id, "leave", name, f"{name} left")
+            self._close_burst(event.doc_id)
+            for person in [k for k in self._leaving if k[0] == event.doc_id]:
+                self._leaving.pop(person).cancel()
+                self._record_leave(person)
             self._forget_people(event.doc_id)
 
     def _forget_people(self, doc_id: str) -> None:
@@ -116,6 +142,8 @@ class ActivityRecorder:
             del self._joined[key]
         for present in [k for k in self._present if k[0] == doc_id]:
             del self._present[present]
+        for person in [k for k in self._authors if k[0] == doc_id]:
+            del self._authors[person]
 
     def _on_named(self, event: PeerChanged) -> None:
         """The first name a socket gives is its join; later renames only follow along."""
@@ -131,6 +159,8 @@ class ActivityRecorder:
             self._on_left(event.doc_id, previous, quietly=True)
         person = (event.doc_id, peer.name)
         self._present[person] = self._present.get(person, 0) + 1
+        if peer.author is not None:
+            self._authors[person] = peer.author
         if self._present[person] > 1 or previous is not None:
             return  # another tab of someone already here, or a rename
         pending = self._leaving.pop(person, None)
@@ -138,7 +168,7 @@ class ActivityRecorder:
             pending.cancel()  # back within the quiet time: neither a leave nor a join
             return
         verb = "joined" if peer.role is Role.EDIT else "is watching"
-        self._record(event.doc_id, "join", peer.name, f"{peer.name} {verb}")
+        self._record(event.doc_id, "join", peer.name, f"{peer.name} {verb}", author=peer.author)
 
     def _on_left(self, doc_id: str, name: str | None, *, quietly: bool = False) -> None:
         if name is None:
@@ -149,54 +179,114 @@ class ActivityRecorder:
             self._present[person] = remaining
             return
         self._present.pop(person, None)
-        if quietly or person in self._leaving:
+        if quietly:
+            self._authors.pop(person, None)
+            return
+        if person in self._leaving:
             return
         loop = asyncio.get_running_loop()
         self._leaving[person] = loop.call_later(self._leave_seconds, self._left, person)
 
     def _left(self, person: tuple[str, str]) -> None:
         if self._leaving.pop(person, None) is not None:
-            doc_id, name = person
-            self._record(doc_id, "leave", name, f"{name} left")
+            self._record_leave(person)
+
+    def _record_leave(self, person: tuple[str, str]) -> None:
+        doc_id, name = person
+        author = None if person in self._present else self._authors.pop(person, None)
+        self._record(doc_id, "leave", name, f"{name} left", author=author)
 
     def _on_edit(self, event: DocumentEdited) -> None:
-        key = (event.doc_id, event.peer_id)
-        burst = self._bursts.get(key)
+        doc_id = event.doc_id
+        burst = self._bursts.get(doc_id)
+        author = event.author
+        who: tuple[str, str | int] = (
+            ("author", author.id) if author is not None else ("peer", event.peer_id)
+        )
+        if burst is not None and (burst.who != who or event.kind != "edit"):
+            self._close_burst(doc_id)  # somebody else changed it: their revisions start
+            burst = None
+        name = (
+            author.name
+            if author is not None
+            else event.name or self._joined.get((doc_id, event.peer_id)) or SOMEONE
+        )
+        if event.kind == "restore":
+            self._record(
+                doc_id,
+                "restore",
+                name,
+                f"{name} restored an earlier version",
+                author=author,
+                from_rev=event.from_rev,
+                to_rev=event.to_rev,
+            )
+            return
         if burst is None:
-            name = event.author or self._joined.get(key) or SOMEONE
-            burst = self._bursts[key] = _Burst(name)
+            burst = self._bursts[doc_id] = _Burst(who, name, author, event.from_rev, event.to_rev)
+        burst.to_rev = max(burst.to_rev, event.to_rev)
+        if event.peer_id:
+            burst.peers.add(event.peer_id)
         burst.added += event.added
         burst.removed += event.removed
         if burst.timer is not None:
             burst.timer.cancel()
         if time.monotonic() - burst.started >= MAX_BURST_SECONDS:
-            self._close_burst(key)
+            self._close_burst(doc_id)
             return
         loop = asyncio.get_running_loop()
-        burst.timer = loop.call_later(self._burst_seconds, self._close_burst, key)
+        burst.timer = loop.call_later(self._burst_seconds, self._close_burst, doc_id)
 
-    def _close_burst(self, key: tuple[str, int]) -> None:
-        burst = self._bursts.pop(key, None)
+    def _close_burst(self, doc_id: str) -> None:
+        burst = self._bursts.pop(doc_id, None)
         if burst is None:
             return
         if burst.timer is not None:
             burst.timer.cancel()
         summary = summarize_edit(burst.name, burst.added, burst.removed)
-        self._record(key[0], "edit", burst.name, summary)
+        self._record(
+            doc_id,
+            "edit",
+            burst.name,
+            summary,
+            author=burst.author,
+            from_rev=burst.from_rev,
+            to_rev=burst.to_rev,
+        )
 
-    def _record(self, doc_id: str, kind: str, user: str, summary: str) -> None:
-        task = asyncio.get_running_loop().create_task(self._store(doc_id, kind, user, summary))
+    def _record(
+        self,
+        doc_id: str,
+        kind: str,
+        user: str,
+        summary: str,
+        *,
+        author: AuthorRecord | None = None,
+        from_rev: int | None = None,
+        to_rev: int | None = None,
+    ) -> None:
+        entry = _Entry(doc_id, kind, user, summary, author, from_rev, to_rev)
+        task = asyncio.get_running_loop().create_task(self._store(entry))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _store(self, doc_id: str, kind: str, user: str, summary: str) -> None:
+    async def _store(self, entry: _Entry) -> None:
         # One at a time per document: the sequence numbers must come out in order.
+        doc_id, kind = entry.doc_id, entry.kind
         lock = self._locks.setdefault(doc_id, asyncio.Lock())
         self._writing[doc_id] = self._writing.get(doc_id, 0) + 1
         try:
             async with lock:
                 try:
-                    record = await self._log.append_activity(doc_id, kind, user, summary)
+                    record = await self._log.append_activity(
+                        doc_id,
+                        kind,
+                        entry.user,
+                        entry.summary,
+                        author_id=entry.author.id if entry.author is not None else None,
+                        from_rev=entry.from_rev,
+                        to_rev=entry.to_rev,
+                    )
                 except Exception:
                     # The document may have been deleted meanwhile; never worth a crash.
                     log.warning("could not store %s activity for %s", kind, doc_id, exc_info=True)
@@ -211,11 +301,11 @@ class ActivityRecorder:
 
     async def flush(self) -> None:
         """Shutdown: close every open burst, write pending leaves, wait until all is stored."""
-        for key in list(self._bursts):
-            self._close_burst(key)
+        for doc_id in list(self._bursts):
+            self._close_burst(doc_id)
         for person in list(self._leaving):
             self._leaving.pop(person).cancel()
-            self._record(person[0], "leave", person[1], f"{person[1]} left")
+            self._record_leave(person)
         while self._tasks:
             with contextlib.suppress(Exception):
                 await asyncio.gather(*list(self._tasks), return_exceptions=True)

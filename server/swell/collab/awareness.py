@@ -215,6 +215,9 @@ class OwnedAwareness:
         return self._everyone
 
     def participant(self, peer: Peer) -> Participant:
+        """The socket as presence shows it: listed once its awareness announced a user; under
+        its author's name and colour when it acts as one (what the awareness claims is never
+        shown then), else under the awareness's."""
         name = color = None
         for client_id in sorted(peer.client_ids):
             user = self._awareness.states.get(client_id, {}).get("user")
@@ -222,7 +225,15 @@ class OwnedAwareness:
                 name = user["name"]
                 color = user.get("color")
                 break
-        return Participant(peer.id, peer.role, name, color)
+        author = peer.author
+        if author is not None and name is not None:
+            name, color = author.name, author.color
+        return Participant(peer.id, peer.role, name, color, author)
+
+    def refresh(self, peer: Peer) -> None:
+        """Something presence shows of ``peer`` changed outside its awareness (its author
+        renamed themselves): ``on_change`` hears of it if what is shown changed."""
+        self._note_identity(peer)
 
     def _note_identity(self, peer: Peer) -> None:
         participant = self.participant(peer)

@@ -20,7 +20,7 @@ from swell.collab.events import (
 )
 from swell.collab.names import clean_text
 from swell.collab.peer import CloseCode, Role
-from swell.collab.ports import DocumentCatalog, DocumentRecord
+from swell.collab.ports import AuthorRecord, DocumentCatalog, DocumentRecord
 from swell.collab.registry import RoomRegistry
 from swell.protocol.messages import encode_title
 
@@ -76,7 +76,11 @@ class Documents:
     def listen(self, listener: Callable[[RoomEvent], None]) -> None:
         self._bus.subscribe(listener)
 
-    async def create(self, title: str, user: str | None = None) -> CreatedDocument:
+    async def create(
+        self, title: str, user: str | None = None, author: AuthorRecord | None = None
+    ) -> CreatedDocument:
+        """``author``: who creates it (recorded with it); ``user``: the name an anonymous
+        caller gave."""
         edit_token = secrets.token_urlsafe(TOKEN_BYTES)
         view_token = secrets.token_urlsafe(TOKEN_BYTES)
         record = await self._catalog.create_document(
@@ -84,8 +88,9 @@ class Documents:
             clean_title(title),
             hash_token(edit_token),
             hash_token(view_token),
+            created_by=author.id if author is not None else None,
         )
-        self._emit(DocumentCreated(record.id, user))
+        self._emit(DocumentCreated(record.id, _name(user, author), author))
         return CreatedDocument(record, edit_token, view_token)
 
     async def authorize(self, doc_id: str, token: str | None) -> tuple[DocumentRecord, Role]:
@@ -112,7 +117,12 @@ class Documents:
         return record
 
     async def rename(
-        self, doc_id: str, token: str | None, title: str, user: str | None = None
+        self,
+        doc_id: str,
+        token: str | None,
+        title: str,
+        user: str | None = None,
+        author: AuthorRecord | None = None,
     ) -> DocumentRecord:
         await self.authorize_edit(doc_id, token)
         record = await self._catalog.rename_document(doc_id, clean_title(title))
@@ -121,7 +131,7 @@ class Documents:
         room = self._rooms.get(doc_id)
         if room is not None:
             room.send_extension(encode_title(json.dumps({"title": record.title}).encode()))
-        self._emit(DocumentRenamed(doc_id, record.title, user))
+        self._emit(DocumentRenamed(doc_id, record.title, _name(user, author), author))
         return record
 
     async def delete(self, doc_id: str, token: str | None) -> None:
@@ -148,6 +158,11 @@ class Documents:
 
     def _emit(self, event: RoomEvent) -> None:
         self._bus.publish(event)
+
+
+def _name(user: str | None, author: AuthorRecord | None) -> str | None:
+    """Who did it, as activity says: the author's name, else what an anonymous caller gave."""
+    return author.name if author is not None else user
 
 
 def _plausible_id(doc_id: str) -> bool:

@@ -6,18 +6,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from swell.collab.peer import Role
+from swell.records import AuthorRecord
 
 
 @dataclass(frozen=True, slots=True)
 class Participant:
     """One socket as presence shows it. ``role`` is what its token grants, never what its
     awareness claims; ``name`` is None until its awareness announced a user (cleaned by the
-    name rule), ``color`` is ``#rrggbb`` or None."""
+    name rule), ``color`` is ``#rrggbb`` or None. A socket that acts as an ``author`` shows
+    the author's name and colour, whatever its awareness says."""
 
     peer_id: int
     role: Role
     name: str | None
     color: str | None
+    author: AuthorRecord | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,8 +57,11 @@ class DocumentEdited:
 
 @dataclass(frozen=True, slots=True)
 class DocumentCreated:
+    """``user``: the creator's name (the author's, else the one the request gave)."""
+
     doc_id: str
     user: str | None
+    author: AuthorRecord | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +69,7 @@ class DocumentRenamed:
     doc_id: str
     title: str
     user: str | None
+    author: AuthorRecord | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +99,14 @@ class RoomUnloaded:
     doc_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class AuthorChanged:
+    """An author renamed themselves or changed colour: what shows them follows (presence of
+    every socket and stream acting as them). Not tied to one document."""
+
+    author: AuthorRecord
+
+
 RoomEvent = (
     PeerJoined
     | PeerChanged
@@ -103,4 +118,5 @@ RoomEvent = (
     | TokenRotated
     | RoomFailed
     | RoomUnloaded
+    | AuthorChanged
 )

@@ -3,6 +3,7 @@ goes through ``clean_name`` before presence, activity or the journal sees it."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from collections.abc import Callable
@@ -10,6 +11,8 @@ from collections.abc import Callable
 MAX_NAME = 100
 FALLBACK_NAME = "Anonymous"
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+PALETTE = ("#0b7285", "#5f3dc4", "#c2255c", "#2b8a3e", "#e67700", "#1864ab", "#862e9c")
+"""Colours for whoever did not choose one (readable behind white text)."""
 
 
 def clean_name(raw: object, fallback: str = FALLBACK_NAME) -> str:
@@ -40,3 +43,9 @@ def clean_color(raw: object) -> str | None:
     if isinstance(raw, str) and _COLOR.match(raw):
         return raw.lower()
     return None
+
+
+def color_for(key: str) -> str:
+    """A colour of ``PALETTE`` derived from ``key`` (a name, an author id): stable across
+    restarts and processes."""
+    return PALETTE[hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()[0] % len(PALETTE)]

@@ -5,11 +5,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from swell.records import ActivityRecord, DocumentRecord, PendingUpdate, StoredState
+from swell.records import (
+    ActivityRecord,
+    AuthorRecord,
+    DocumentRecord,
+    PendingUpdate,
+    StoredState,
+)
 
 __all__ = [
     "ActivityLog",
     "ActivityRecord",
+    "AuthorDirectory",
+    "AuthorRecord",
     "DocumentCatalog",
     "DocumentRecord",
     "DocumentStore",
@@ -22,8 +30,15 @@ class DocumentCatalog(Protocol):
     """Document metadata: who may open what, and its title."""
 
     async def create_document(
-        self, doc_id: str, title: str, edit_token_hash: bytes, view_token_hash: bytes
-    ) -> DocumentRecord: ...
+        self,
+        doc_id: str,
+        title: str,
+        edit_token_hash: bytes,
+        view_token_hash: bytes,
+        created_by: str | None = None,
+    ) -> DocumentRecord:
+        """``created_by``: the id of the author who created it (None: anonymous)."""
+        ...
 
     async def get_document(self, doc_id: str) -> DocumentRecord | None: ...
 
@@ -59,12 +74,38 @@ class ActivityLog(Protocol):
     """Stored activity events, numbered per document."""
 
     async def append_activity(
-        self, doc_id: str, kind: str, user: str, summary: str
-    ) -> ActivityRecord: ...
+        self,
+        doc_id: str,
+        kind: str,
+        user: str,
+        summary: str,
+        *,
+        author_id: str | None = None,
+        from_rev: int | None = None,
+        to_rev: int | None = None,
+    ) -> ActivityRecord:
+        """The stored event; its ``author`` is the author's current name and colour."""
+        ...
 
     async def list_activity(
         self, doc_id: str, after_seq: int | None, limit: int
     ) -> tuple[list[ActivityRecord], int, int]:
         """Events after ``after_seq`` (or the newest ``limit``), the oldest and newest seq kept
         (0 and 0 when there are none)."""
+        ...
+
+
+class AuthorDirectory(Protocol):
+    """Authors, found by the hash of their secret (the secret itself is never stored)."""
+
+    async def create_author(
+        self, author_id: str, name: str, color: str, secret_hash: bytes
+    ) -> AuthorRecord: ...
+
+    async def find_author(self, secret_hash: bytes) -> AuthorRecord | None: ...
+
+    async def update_author(
+        self, author_id: str, *, name: str | None = None, color: str | None = None
+    ) -> AuthorRecord | None:
+        """Change what is given; None if there is no such author."""
         ...

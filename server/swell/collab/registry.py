@@ -13,9 +13,9 @@ from pycrdt import Doc
 
 from swell.collab.bus import EventBus
 from swell.collab.compaction import build_doc
-from swell.collab.events import RoomEvent, RoomUnloaded
+from swell.collab.events import AuthorChanged, RoomEvent, RoomUnloaded
 from swell.collab.peer import CloseCode
-from swell.collab.ports import DocumentStore
+from swell.collab.ports import AuthorRecord, DocumentStore
 from swell.collab.relay import Relay
 from swell.collab.room import Room, RoomLimits
 
@@ -52,6 +52,7 @@ class RoomRegistry:
         self._unloading: dict[str, asyncio.Task[None]] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._stopping = False
+        self._bus.subscribe(self._on_event)
 
     def get(self, doc_id: str) -> Room | None:
         """The room if it is loaded (for notifications; never loads)."""
@@ -60,6 +61,21 @@ class RoomRegistry:
 
     def __len__(self) -> int:
         return len(self._rooms)
+
+    def _on_event(self, event: RoomEvent) -> None:
+        if isinstance(event, AuthorChanged):
+            self.author_changed(event.author)
+
+    def author_changed(self, author: AuthorRecord) -> None:
+        """Every socket acting as ``author`` shows its new name and colour: each room holding
+        one publishes ``PeerChanged`` for it (so presence follows)."""
+        for room in list(self._rooms.values()):
+            if room.closed:
+                continue
+            for peer in list(room.peers.values()):
+                if peer.author is not None and peer.author.id == author.id:
+                    peer.author = author
+                    room.awareness.refresh(peer)
 
     def listen(self, listener: Callable[[RoomEvent], None]) -> None:
         """Subscribe to the events of every room."""

@@ -33,13 +33,24 @@ the viewers' content p99 stayed at 284-292 ms."""
 
 
 def encode_activity(record: ActivityRecord) -> bytes:
-    data = {
+    """Contract v2: ``author`` (its current name and colour) or null, and for the kinds that
+    cover revisions (``edit``, ``restore``) their ``from_rev`` and ``to_rev``."""
+    author = record.author
+    data: dict[str, object] = {
         "id": record.seq,
         "at": record.at.isoformat().replace("+00:00", "Z"),
         "kind": record.kind,
         "user": record.user,
         "summary": record.summary,
+        "author": (
+            {"id": author.id, "name": author.name, "color": author.color}
+            if author is not None
+            else None
+        ),
     }
+    if record.from_rev is not None and record.to_rev is not None:
+        data["from_rev"] = record.from_rev
+        data["to_rev"] = record.to_rev
     return encode_event("activity", data, record.seq)
 
 

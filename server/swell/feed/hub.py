@@ -7,6 +7,7 @@ import logging
 from collections import OrderedDict
 
 from swell.collab.events import (
+    AuthorChanged,
     DocumentDeleted,
     DocumentEdited,
     PeerChanged,
@@ -16,11 +17,11 @@ from swell.collab.events import (
     RoomFailed,
     TokenRotated,
 )
+from swell.collab.names import color_for
 from swell.collab.peer import Role
-from swell.collab.ports import ActivityLog, ActivityRecord
+from swell.collab.ports import ActivityLog, ActivityRecord, AuthorRecord
 from swell.collab.room import Room
 from swell.feed.document_feed import DocumentFeed, encode_activity
-from swell.feed.presence import color_for
 from swell.feed.render_cache import RenderCache
 from swell.feed.subscriber import Subscriber
 from swell.protocol.sse import encode_event
@@ -92,18 +93,21 @@ class FeedHub:
         role: Role = Role.VIEW,
         listed: bool = True,
         rotations_seen: int | None = None,
+        author: AuthorRecord | None = None,
     ) -> Subscriber:
-        """A new viewer, its queue already holding presence, activity and content."""
+        """A new viewer, its queue already holding presence, activity and content. One that
+        acts as an ``author`` is listed under the author's name and colour, not ``name``."""
         doc_id = room.doc_id
         feed = self._feed_for(room)
         viewer = Subscriber(
             doc_id,
-            name,
-            color_for(name),
+            author.name if author is not None else name,
+            author.color if author is not None else color_for(name),
             limit=self._queue_limit,
             limit_bytes=self._queue_bytes,
             role=role,
             listed=listed,
+            author_id=author.id if author is not None else None,
         )
         # Activity stored while the replay is read is held, so nothing falls in between.
         held: list[ActivityRecord] = []
@@ -169,6 +173,9 @@ class FeedHub:
     # ---- events -------------------------------------------------------------------------------
 
     def on_room_event(self, event: RoomEvent) -> None:
+        if isinstance(event, AuthorChanged):
+            self._author_changed(event.author)
+            return
         if isinstance(event, TokenRotated):
             self._rotations += 1
             self._rotated[(event.doc_id, event.role)] = self._rotations
@@ -199,6 +206,18 @@ class FeedHub:
         elif isinstance(event, DocumentDeleted):
             feed.end_all(encode_event("deleted", {"id": event.doc_id}))
             del self._feeds[event.doc_id]
+
+    def _author_changed(self, author: AuthorRecord) -> None:
+        """Streams acting as ``author`` show its new name and colour (sockets follow through
+        their rooms' ``PeerChanged``)."""
+        for feed in self._feeds.values():
+            changed = False
+            for viewer in feed.viewers.values():
+                if viewer.author_id == author.id:
+                    viewer.name, viewer.color = author.name, author.color
+                    changed = changed or viewer.listed
+            if changed:
+                feed.presence_changed()
 
     def on_activity(self, record: ActivityRecord) -> None:
         feed = self._feeds.get(record.document_id)

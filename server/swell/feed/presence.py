@@ -4,19 +4,13 @@ event-stream viewers."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Collection, Iterable
 
 from swell.collab.events import Participant
+from swell.collab.names import color_for
 from swell.feed.subscriber import Subscriber
 
-PALETTE = ("#0b7285", "#5f3dc4", "#c2255c", "#2b8a3e", "#e67700", "#1864ab", "#862e9c")
-
 User = dict[str, str | bool]
-
-
-def color_for(name: str) -> str:
-    return PALETTE[hashlib.sha256(name.encode()).digest()[0] % len(PALETTE)]
 
 
 def presence_users(

@@ -29,8 +29,10 @@ class Subscriber:
         limit_bytes: int = 4 << 20,
         role: Role = Role.VIEW,
         listed: bool = True,
+        author_id: str | None = None,
     ) -> None:
         self.id = next(_ids)
+        self.author_id = author_id  # the author it acts as: its name and colour follow theirs
         # Only viewers are listed in presence: an editor's own activity panel follows the same
         # feed, and the editor is already there through its socket.
         self.listed = listed

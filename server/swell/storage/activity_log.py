@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from swell.records import ActivityRecord
-from swell.storage.models import Activity
+from swell.records import ActivityRecord, AuthorRecord
+from swell.storage.models import Activity, Author
 
 
 class SqlActivityLog:
@@ -17,28 +17,51 @@ class SqlActivityLog:
         self._keep = keep
 
     async def append_activity(
-        self, doc_id: str, kind: str, user: str, summary: str
+        self,
+        doc_id: str,
+        kind: str,
+        user: str,
+        summary: str,
+        *,
+        author_id: str | None = None,
+        from_rev: int | None = None,
+        to_rev: int | None = None,
     ) -> ActivityRecord:
         now = datetime.now(UTC)
+        author: AuthorRecord | None = None
         async with self._sessions() as session, session.begin():
             last = await session.scalar(
                 select(func.max(Activity.seq)).where(Activity.document_id == doc_id)
             )
             seq = (last or 0) + 1
             session.add(
-                Activity(document_id=doc_id, seq=seq, at=now, kind=kind, user=user, summary=summary)
+                Activity(
+                    document_id=doc_id,
+                    seq=seq,
+                    at=now,
+                    kind=kind,
+                    user=user,
+                    summary=summary,
+                    author_id=author_id,
+                    from_rev=from_rev,
+                    to_rev=to_rev,
+                )
             )
+            if author_id is not None:
+                row = await session.get(Author, author_id)
+                author = _author(row)
             if seq > self._keep and seq % max(1, min(100, self._keep)) == 0:
                 await session.execute(
                     delete(Activity).where(
                         Activity.document_id == doc_id, Activity.seq <= seq - self._keep
                     )
                 )
-        return ActivityRecord(doc_id, seq, now, kind, user, summary)
+        return ActivityRecord(doc_id, seq, now, kind, user, summary, author, from_rev, to_rev)
 
     async def list_activity(
         self, doc_id: str, after_seq: int | None, limit: int
     ) -> tuple[list[ActivityRecord], int, int]:
+        """Each event with its author's current name and colour."""
         async with self._sessions() as session:
             bounds = (
                 await session.execute(
@@ -48,15 +71,18 @@ class SqlActivityLog:
                 )
             ).one()
             oldest, newest = bounds
-            query = select(Activity).where(Activity.document_id == doc_id)
+            query = (
+                select(Activity, Author)
+                .outerjoin(Author, Author.id == Activity.author_id)
+                .where(Activity.document_id == doc_id)
+            )
             if after_seq is None:
-                rows = list(
-                    (await session.scalars(query.order_by(Activity.seq.desc()).limit(limit))).all()
-                )
+                query = query.order_by(Activity.seq.desc()).limit(limit)
+                rows = list((await session.execute(query)).all())
                 rows.reverse()
             else:
                 query = query.where(Activity.seq > after_seq).order_by(Activity.seq).limit(limit)
-                rows = list((await session.scalars(query)).all())
+                rows = list((await session.execute(query)).all())
         records = [
             ActivityRecord(
                 r.document_id,
@@ -65,7 +91,14 @@ class SqlActivityLog:
                 r.kind,
                 r.user,
                 r.summary,
+                _author(a),
+                r.from_rev,
+                r.to_rev,
             )
-            for r in rows
+            for r, a in rows
         ]
         return records, int(oldest or 0), int(newest or 0)
+
+
+def _author(row: Author | None) -> AuthorRecord | None:
+    return AuthorRecord(row.id, row.name, row.color) if row is not None else None

@@ -16,7 +16,12 @@ class SqlDocumentCatalog:
         self._sessions = sessions
 
     async def create_document(
-        self, doc_id: str, title: str, edit_token_hash: bytes, view_token_hash: bytes
+        self,
+        doc_id: str,
+        title: str,
+        edit_token_hash: bytes,
+        view_token_hash: bytes,
+        created_by: str | None = None,
     ) -> DocumentRecord:
         now = datetime.now(UTC)
         row = Document(
@@ -26,6 +31,7 @@ class SqlDocumentCatalog:
             view_token_hash=view_token_hash,
             created_at=now,
             updated_at=now,
+            created_by=created_by,
         )
         async with self._sessions() as session, session.begin():
             session.add(row)

@@ -8,9 +8,14 @@ from quart import Quart, Response, jsonify
 from quart.wrappers import Request, Websocket
 from werkzeug.exceptions import HTTPException
 
+from swell.collab.authors import Authors, UnknownAuthor
 from swell.collab.documents import DocumentNotFound, InvalidToken, ReadOnly
 from swell.collab.names import clean_name
+from swell.collab.ports import AuthorRecord
 from swell.transport.rate_limit import RateLimited, retry_after_header
+
+AUTHOR_HEADER = "X-Swell-Author"
+AUTHOR_PARAM = "author"
 
 
 def token_of(request: Request) -> str | None:
@@ -40,6 +45,9 @@ def register_error_handlers(app: Quart) -> None:
     async def invalid_token(_e: Exception) -> tuple[Response, int]:
         return error(401, "missing or invalid token")
 
+    async def unknown_author(_e: Exception) -> tuple[Response, int]:
+        return error(401, "unknown author")
+
     async def read_only(_e: Exception) -> tuple[Response, int]:
         return error(403, "this token can only view the document")
 
@@ -63,6 +71,7 @@ def register_error_handlers(app: Quart) -> None:
 
     app.register_error_handler(DocumentNotFound, not_found)
     app.register_error_handler(InvalidToken, invalid_token)
+    app.register_error_handler(UnknownAuthor, unknown_author)
     app.register_error_handler(ReadOnly, read_only)
     app.register_error_handler(RateLimited, rate_limited)
     app.register_error_handler(HTTPException, http_error)
@@ -75,3 +84,22 @@ def user_of(request: Request | Websocket) -> str | None:
     raw = request.headers.get("X-Swell-User", "").strip()
     name = clean_name(unquote(raw), fallback="")
     return name or None
+
+
+def author_secret(header: str | None, query: str | None = None) -> str | None:
+    """The author secret a connection gives: the ``X-Swell-Author`` header, else (where a
+    browser cannot set headers: WebSocket, EventSource) ``?author=``; None for neither."""
+    value = (header or "").strip() or (query or "").strip()
+    return value or None
+
+
+async def author_of(
+    authors: Authors, request: Request | Websocket, *, query: bool = False
+) -> AuthorRecord | None:
+    """The author a request acts as (None: anonymous); raises UnknownAuthor (401) for a
+    secret nobody has. ``query``: also read ``?author=`` (streams only: a REST client can set
+    the header, and query strings end up in logs)."""
+    header = request.headers.get(AUTHOR_HEADER)
+    return await authors.authenticate(
+        author_secret(header, request.args.get(AUTHOR_PARAM) if query else None)
+    )

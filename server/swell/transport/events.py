@@ -8,13 +8,14 @@ from collections.abc import AsyncIterator
 
 from quart import Blueprint, Response, request
 
+from swell.collab.authors import Authors
 from swell.collab.documents import Documents
 from swell.collab.names import clean_name
 from swell.collab.peer import Role
 from swell.collab.registry import LoadFailed, RoomRegistry, ShuttingDown
 from swell.feed.hub import FeedHub
 from swell.protocol.sse import PING, encode_retry, parse_last_event_id
-from swell.transport.access import error, token_of
+from swell.transport.access import author_of, error, token_of
 from swell.transport.rate_limit import ClientLimits, ConcurrencyCap, RateLimited
 
 DEFAULT_VIEWER = "Viewer"
@@ -24,6 +25,7 @@ def create_events(
     documents: Documents,
     rooms: RoomRegistry,
     hub: FeedHub,
+    authors: Authors,
     *,
     ping_seconds: float,
     retry_ms: int,
@@ -38,6 +40,9 @@ def create_events(
         limits.enforce(limits.connects, request.scope)  # limits: 429 before any work
         rotations = hub.rotations  # before the token is checked: a rotation after it ends us
         _record, role = await documents.authorize(doc_id, token_of(request))  # 401/404 first
+        # ``?author=`` or X-Swell-Author: listed under the author's name; 401 for a secret
+        # nobody has (never quietly anonymous).
+        author = await author_of(authors, request, query=True)
         last_event_id = parse_last_event_id(
             request.headers.get("Last-Event-ID") or request.args.get("last_event_id")
         )
@@ -60,6 +65,7 @@ def create_events(
                 role=role,
                 listed=role is Role.VIEW,
                 rotations_seen=rotations,
+                author=author,
             )
         except BaseException:
             rooms.release(room)

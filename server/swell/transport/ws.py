@@ -17,11 +17,12 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qs
 
+from swell.collab.authors import Authors, UnknownAuthor
 from swell.collab.documents import DocumentNotFound, Documents, InvalidToken
 from swell.collab.peer import CloseCode, InboundBudget, Peer
 from swell.collab.registry import LoadFailed, RoomRegistry, ShuttingDown
 from swell.collab.room import Room
-from swell.transport.access import bearer_or_query
+from swell.transport.access import author_secret, bearer_or_query
 from swell.transport.origin import AllowedOrigins
 from swell.transport.rate_limit import ClientLimits, retry_after_header
 
@@ -41,6 +42,7 @@ class WebsocketEndpoint:
         self,
         documents: Documents,
         rooms: RoomRegistry,
+        authors: Authors,
         *,
         origins: AllowedOrigins,
         limits: ClientLimits,
@@ -52,6 +54,7 @@ class WebsocketEndpoint:
     ) -> None:
         self._documents = documents
         self._rooms = rooms
+        self._authors = authors
         self._origins = origins
         self._limits = limits
         self._max_message_bytes = max_message_bytes
@@ -88,6 +91,14 @@ class WebsocketEndpoint:
             await _accept_and_close(send, CloseCode.BAD_TOKEN, "missing or invalid token")
             return
         del _record
+        # ``?author=`` or X-Swell-Author: who this socket's changes are attributed to. A
+        # secret nobody has is refused (4401), never quietly anonymous: that would hide a bug.
+        secret = author_secret(headers.get("x-swell-author"), _first(args, "author"))
+        try:
+            author = await self._authors.authenticate(secret)
+        except UnknownAuthor:
+            await _accept_and_close(send, CloseCode.BAD_TOKEN, "unknown author")
+            return
         try:
             room = await self._rooms.acquire(doc_id)
         except LoadFailed:
@@ -103,6 +114,7 @@ class WebsocketEndpoint:
                 wants_extensions=_first(args, "swell") == "1",
                 limit_bytes=self._send_queue_bytes,
                 budget=InboundBudget(*self._rates),
+                author=author,
             )
             await self._serve(room, peer, receive, send, rotations)
         finally:

@@ -4,6 +4,7 @@
  */
 import { h } from "../dom";
 import type { FeedActivity } from "../feed";
+import { safeColor } from "./avatar";
 
 /** Items kept; the server replays the last 50 on connect. */
 const DEFAULT_LIMIT = 200;
@@ -67,11 +68,20 @@ export function createActivityList(options: { limit?: number } = {}): ActivityLi
     time.title = new Date(at).toLocaleString();
     const li = h(
       "li",
-      { class: "activity__item", "data-testid": "activity-item", "data-kind": activity.kind, "data-id": activity.id },
+      {
+        class: "activity__item",
+        "data-testid": "activity-item",
+        "data-kind": activity.kind,
+        "data-id": activity.id,
+        // who did it (contract v2): their author, with its color on the timeline's dot
+        "data-author-id": activity.author?.id,
+      },
       h("span", { class: "activity__summary" }, activity.summary),
       h("span", { class: "activity__sep", "aria-hidden": "true" }, " · "),
       time,
     );
+    // CSSOM, not a style attribute: allowed under the pages' strict style-src
+    if (activity.author) li.style.setProperty("--author-color", safeColor(activity.author.color));
     const item: Item = { id: activity.id, at, li, time };
     render(item, Date.now());
 

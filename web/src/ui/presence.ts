@@ -41,6 +41,10 @@ export function createPresence(
   const element = h("ul", { class: "presence", "data-testid": "presence", "aria-label": "People here" });
   /** name + color of the editors the event stream says are editing. */
   let editingKeys = new Set<string>();
+  /** What is shown: caret moves change awareness too, and must not replace the avatars (a
+   * click on your own avatar blurs the editor, which moves the caret: a replaced button between
+   * mousedown and mouseup gets no click). */
+  let shown = "";
 
   const render = (): void => {
     const selfId = awareness.clientID;
@@ -50,6 +54,9 @@ export function createPresence(
       if (user) entries.push({ id, user });
     }
     entries.sort((a, b) => (a.id === selfId ? -1 : b.id === selfId ? 1 : a.user.name.localeCompare(b.user.name)));
+    const key = JSON.stringify([selfId, [...editingKeys], entries.map((e) => [e.id, e.user.name, e.user.color])]);
+    if (key === shown) return;
+    shown = key;
 
     const items = entries.slice(0, MAX_AVATARS).map(({ id, user }) => {
       const self = id === selfId;
