@@ -13,8 +13,11 @@ from swell.collab.activity import ActivityRecorder
 from swell.collab.authors import Authors
 from swell.collab.bus import EventBus
 from swell.collab.documents import Documents
+from swell.collab.history import History
+from swell.collab.history_transfer import HistoryTransfer
 from swell.collab.registry import RoomRegistry
 from swell.collab.relay import InProcessRelay
+from swell.collab.retention import HistoryRetention
 from swell.collab.room import RoomLimits
 from swell.feed.hub import FeedHub
 from swell.settings import Settings
@@ -23,12 +26,14 @@ from swell.storage.authors import SqlAuthorDirectory
 from swell.storage.catalog import SqlDocumentCatalog
 from swell.storage.document_store import SqlDocumentStore
 from swell.storage.engine import create_engine, create_session_factory
+from swell.storage.versions import SqlVersionStore
 from swell.transport.access import error, register_error_handlers
 from swell.transport.api import create_api
-from swell.transport.asgi import WebsocketRouter
+from swell.transport.asgi import WebsocketRouter, body_limits
 from swell.transport.authors import create_authors_api
 from swell.transport.events import create_events
 from swell.transport.export import create_export
+from swell.transport.history import create_history, history_importer, is_history_file
 from swell.transport.origin import allowed_origins
 from swell.transport.pages import create_pages
 from swell.transport.rate_limit import ClientLimits
@@ -73,6 +78,19 @@ class Services:
         self.documents = Documents(self.catalog, self.rooms, self.bus)
         self.author_directory = SqlAuthorDirectory(sessions)
         self.authors = Authors(self.author_directory, self.bus)
+        self.history = History(self.store, self.rooms, quiet_seconds=settings.edit_burst_seconds)
+        self.versions = SqlVersionStore(self.engine)
+        self.transfer = HistoryTransfer(
+            self.store,
+            self.rooms,
+            self.documents,
+            self.authors,
+            self.author_directory,
+            max_document_bytes=settings.max_document_bytes,
+        )
+        self.retention = HistoryRetention(
+            self.store, keep_days=settings.history_keep_days, on_folded=self.history.forget
+        )
         self.limits = ClientLimits.from_settings(settings)  # per client address, all transports
         self.recorder = ActivityRecorder(self.activity, burst_seconds=settings.edit_burst_seconds)
         self.hub = FeedHub(
@@ -83,7 +101,12 @@ class Services:
             burst_seconds=settings.edit_burst_seconds,
             content_interval=settings.content_interval_seconds,
         )
-        for listener in (self.recorder.on_event, self.hub.on_room_event):
+        for listener in (
+            self.recorder.on_event,
+            self.hub.on_room_event,
+            self.history.on_event,
+            self.retention.on_event,
+        ):
             self.bus.subscribe(listener)
         self.recorder.listen(self.hub.on_activity)
         self._stopping: asyncio.Task[None] | None = None
@@ -99,6 +122,8 @@ class Services:
         self.hub.close_all()  # open event streams would otherwise hold Hypercorn's shutdown
         await self.rooms.close_all()
         await self.recorder.flush()
+        await self.retention.wait()
+        self.history.close()
         await self.engine.dispose()
 
 
@@ -107,6 +132,7 @@ def create_app(
 ) -> Quart:
     app = Quart("swell")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.asgi_http_class = body_limits(is_history_file, settings.max_import_bytes)
     services = services or Services(settings)
 
     app.register_blueprint(
@@ -115,6 +141,9 @@ def create_app(
             services.authors,
             max_body_bytes=settings.max_body_bytes,
             limits=services.limits,
+            importer=history_importer(
+                services.transfer, services.authors, max_import_bytes=settings.max_import_bytes
+            ),
         )
     )
     app.register_blueprint(
@@ -147,7 +176,21 @@ def create_app(
             streams_per_document=settings.streams_per_document,
         )
     )
-    app.register_blueprint(create_export(services.documents, services.rooms, services.hub.renders))
+    app.register_blueprint(
+        create_export(services.documents, services.rooms, services.hub.renders, services.history)
+    )
+    app.register_blueprint(
+        create_history(
+            services.documents,
+            services.history,
+            services.transfer,
+            services.versions,
+            services.authors,
+            services.author_directory.get_authors,
+            max_body_bytes=settings.max_body_bytes,
+            limits=services.limits,
+        )
+    )
     app.register_blueprint(create_pages(web_dist))
     register_error_handlers(app)
     install_security_headers(app)

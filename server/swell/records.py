@@ -6,6 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+ANONYMOUS = ""
+"""The author a Yjs client id is bound to when an anonymous connection used it first."""
+
 
 @dataclass(frozen=True, slots=True)
 class DocumentRecord:
@@ -15,22 +18,90 @@ class DocumentRecord:
     view_token_hash: bytes
     created_at: datetime
     updated_at: datetime
+    rev: int = 0  # the newest revision
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorRecord:
+    """Who a change is attributed to, as shown: the current name and colour."""
+
+    id: str
+    name: str
+    color: str
 
 
 @dataclass(frozen=True, slots=True)
 class StoredState:
-    """What a room loads: the newest snapshot and the log rows after it."""
+    """What a room loads: the newest snapshot and the journal's updates after it."""
 
     snapshot: bytes | None
     updates: Sequence[bytes]
-    last_update_id: int
+    rev: int  # the newest revision
     updates_since_snapshot: int
 
 
 @dataclass(frozen=True, slots=True)
-class PendingUpdate:
+class Change:
+    """One revision to commit: what it changed (its transaction's update), by whom, and the
+    Yjs ids it inserted and deleted (``collab.revisions`` encodes them)."""
+
     data: bytes
-    author: str | None
+    author_id: str | None
+    ids: bytes
+    added: int = 0
+    removed: int = 0
+    kind: str = "edit"
+
+
+@dataclass(frozen=True, slots=True)
+class Revision:
+    """A committed revision's metadata (what the history lists)."""
+
+    rev: int
+    at: datetime
+    author_id: str | None
+    kind: str
+    added: int
+    removed: int
+
+
+@dataclass(frozen=True, slots=True)
+class JournalRow:
+    """A revision still in the journal, with its update and ids."""
+
+    revision: Revision
+    data: bytes
+    ids: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """Revisions ``from_rev``..``to_rev`` folded: merged update, packed index, checkpoint."""
+
+    from_rev: int
+    to_rev: int
+    data: bytes
+    revisions: bytes
+    checkpoint: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class JournalSlice:
+    """What a compaction folds: the snapshot, the journal rows up to a revision, and the
+    checkpoint the last history chunk ended with (None before the first)."""
+
+    snapshot: bytes | None
+    rows: Sequence[JournalRow]
+    checkpoint: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredHistory:
+    """Everything needed to rebuild revisions up to ``rows[-1]``: chunks in order, then the
+    journal rows after the last chunk."""
+
+    chunks: Sequence[Chunk]
+    rows: Sequence[JournalRow]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,3 +112,18 @@ class ActivityRecord:
     kind: str
     user: str
     summary: str
+    author: AuthorRecord | None = None
+    from_rev: int | None = None
+    to_rev: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VersionRecord:
+    """A named revision."""
+
+    id: int
+    document_id: str
+    name: str
+    rev: int
+    author_id: str | None
+    created_at: datetime

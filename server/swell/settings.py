@@ -30,6 +30,10 @@ class Settings:
         default=16 * 1024 * 1024, metadata={"help": "largest WebSocket message accepted"}
     )
     max_body_bytes: int = field(default=64 * 1024, metadata={"help": "largest JSON request body"})
+    max_import_bytes: int = field(
+        default=64 * 1024 * 1024,
+        metadata={"help": "largest history file accepted by POST /api/docs (an import)"},
+    )
     send_queue_bytes: int = field(
         default=64 * 1024 * 1024,
         metadata={"help": "bytes queued for one slow socket before it is closed (1013)"},
@@ -42,6 +46,12 @@ class Settings:
     )
     compact_every: int = field(
         default=500, metadata={"help": "fold the update log into a snapshot after this many"}
+    )
+    history_keep_days: float = field(
+        default=0.0,
+        metadata={
+            "help": "fold revisions older than this many days into one (0: keep every revision)"
+        },
     )
     room_idle_seconds: float = field(
         default=2.0, metadata={"help": "unload a document this long after its last socket left"}

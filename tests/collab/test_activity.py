@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
+from sqlalchemy import delete
 
 from swell.collab.activity import ActivityRecorder
 from swell.collab.events import DocumentCreated, DocumentEdited, Participant, PeerChanged
@@ -17,6 +18,7 @@ from swell.storage.activity_log import SqlActivityLog
 from swell.storage.authors import SqlAuthorDirectory
 from swell.storage.catalog import SqlDocumentCatalog
 from swell.storage.engine import create_engine, create_session_factory
+from swell.storage.models import Author
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -43,6 +45,10 @@ async def setup(database_url: str) -> AsyncIterator[Setup]:
     # bursts that only an interruption or the flush ends: the test decides where they end
     recorder = ActivityRecorder(log, burst_seconds=60)
     yield Setup(recorder, log, ada, grace)
+    # The PostgreSQL database is shared by the session: leave it as it was found.
+    await SqlDocumentCatalog(sessions).delete_document(DOC)
+    async with engine.begin() as connection:
+        await connection.execute(delete(Author).where(Author.id.in_(["ada-id", "grace-id"])))
     await engine.dispose()
 
 

@@ -11,9 +11,10 @@ from pycrdt import Doc, Text, create_update_message
 from swell.collab.compaction import COMPACT_INTERVAL, build_doc, compact_document, holds_everything
 from swell.collab.peer import Peer, Role
 from swell.collab.room import Room
-from swell.records import PendingUpdate, StoredState
+from swell.records import StoredState
 from swell.storage.catalog import SqlDocumentCatalog
 from swell.storage.document_store import SqlDocumentStore
+from tests.changes import as_changes
 
 Stores = tuple[SqlDocumentCatalog, SqlDocumentStore]
 
@@ -41,13 +42,13 @@ def content(state: StoredState) -> str:
 async def journal(stores: Stores, doc_id: str, updates: list[bytes]) -> int:
     catalog, store = stores
     await catalog.create_document(doc_id, "T", b"e" * 32, b"v" * 32)
-    return await store.append_updates(doc_id, [PendingUpdate(u, None) for u in updates])
+    return await store.append_changes(doc_id, as_changes(updates), {})
 
 
 def test_a_document_that_applied_every_row_holds_everything() -> None:
     source: Doc[Any] = Doc()
     rows = typing(source, ["a", "b", "c"]) + [delete_first(source, 1)]
-    assert holds_everything(source.get_update(), StoredState(None, rows, 4, 4))
+    assert holds_everything(source.get_update(), rows)
 
 
 def test_a_missing_row_a_missing_deletion_or_a_pending_row_is_noticed() -> None:
@@ -56,14 +57,14 @@ def test_a_missing_row_a_missing_deletion_or_a_pending_row_is_noticed() -> None:
     stale = source.get_update()
     deletion = delete_first(source, 1)
     more = typing(source, ["d"])
-    assert not holds_everything(stale, StoredState(None, [*rows, *more], 4, 4))
-    assert not holds_everything(stale, StoredState(None, [*rows, deletion], 4, 4))
+    assert not holds_everything(stale, [*rows, *more])
+    assert not holds_everything(stale, [*rows, deletion])
     # a row whose dependencies never arrived: the document holds it only as pending, and
     # encoding it would drop it
     lacking: Doc[Any] = Doc()
     lacking.apply_update(rows[0])
     lacking.apply_update(rows[2])
-    assert not holds_everything(lacking.get_update(), StoredState(None, [rows[0], rows[2]], 2, 2))
+    assert not holds_everything(lacking.get_update(), [rows[0], rows[2]])
 
 
 async def test_the_rooms_document_becomes_the_snapshot(stores: Stores) -> None:
@@ -107,13 +108,14 @@ async def test_a_busy_room_compacts_at_most_once_per_interval(stores: Stores) ->
     catalog, store = stores
     await catalog.create_document("c4", "T", b"e" * 32, b"v" * 32)
     room = await Room.load("c4", store, compact_every=10)
-    peer = Peer(Role.EDIT)
-    room.join(peer)
+    peers = [Peer(Role.EDIT), Peer(Role.EDIT)]
+    for peer in peers:
+        room.join(peer)
     source: Doc[Any] = Doc()
     started = time.monotonic()
-    for batch in range(3):  # 3 x 10 updates, each batch reaching compact_every
-        for update in typing(source, [f"{batch}{i};" for i in range(10)]):
-            room.receive(peer, create_update_message(update))
+    for batch in range(3):  # 3 x 10 revisions (two sockets taking turns), each reaching 10
+        for i, update in enumerate(typing(source, [f"{batch}{i};" for i in range(10)])):
+            room.receive(peers[i % 2], create_update_message(update))
         await room.flush()
         await room._compaction.wait()
     assert time.monotonic() - started < COMPACT_INTERVAL, "too slow to tell"

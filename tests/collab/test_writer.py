@@ -14,7 +14,7 @@ from swell.collab.peer import CloseCode, Peer, Role
 from swell.collab.registry import RoomRegistry
 from swell.collab.room import Room, RoomLimits
 from swell.protocol.messages import SwellMessageType, decode_frame
-from swell.records import PendingUpdate
+from swell.records import Change
 from swell.storage.memory_store import MemoryDocumentStore
 from tests.client import wait_until
 
@@ -28,12 +28,14 @@ class HeldStore(MemoryDocumentStore):
         self.entered = asyncio.Event()
         self.failing = False
 
-    async def append_updates(self, doc_id: str, updates: Sequence[PendingUpdate]) -> int:
+    async def append_changes(
+        self, doc_id: str, changes: Sequence[Change], bindings: dict[int, str]
+    ) -> int:
         self.entered.set()
         await self.gate.wait()
         if self.failing:
             raise OSError("disk full")
-        return await super().append_updates(doc_id, updates)
+        return await super().append_changes(doc_id, changes, bindings)
 
 
 def typed(text: str) -> bytes:

@@ -157,7 +157,7 @@ async def test_presence_is_folded_from_events_and_shows_who_is_editing(
         {"name": "Ada", "color": "#123456", "role": "edit", "editing": False},
         {"name": "Vic", "color": viewer.color, "role": "view", "editing": False},
     ]
-    hub.on_room_event(DocumentEdited("f1", 7, "Ada", 1, 0))
+    hub.on_room_event(DocumentEdited("f1", 7, None, "Ada", 1, 0, 1, 1))
     await wait_until(lambda: user_entries(viewer)[0]["editing"] is True, within=1.0)
     await wait_until(lambda: user_entries(viewer)[0]["editing"] is False, within=2.0)
     hub.on_room_event(PeerLeft("f1", ada))

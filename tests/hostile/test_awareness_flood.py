@@ -45,7 +45,9 @@ async def test_echoes_of_others_states_do_not_count(server: ServerProcess) -> No
         echoer = await connect(server, doc, "view")
         state = {"user": {"name": "Ada"}, "pad": "y" * 4000}
         await ada_ws.send(awareness(ada.client_id, 1, state))
-        # The same state, same clock, 300 times (1.2 MB): what a stock client's echo looks like.
+        # Once the echoer has heard Ada's state (frames of two sockets are not ordered), it
+        # echoes it: the same state, same clock, 300 times (1.2 MB), as a stock client would.
+        await frames_until(echoer, lambda f: message_kind(f)[0] == 1 and b"y" * 100 in f)
         echo = awareness(ada.client_id, 1, state)
         for _ in range(300):
             await echoer.send(echo)

@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 
 from swell.records import AuthorRecord
 from swell.storage.authors import SqlAuthorDirectory
 from swell.storage.engine import create_engine, create_session_factory
+from swell.storage.models import Author
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -18,6 +20,9 @@ pytestmark = pytest.mark.timeout(30)
 async def directory(database_url: str) -> AsyncIterator[SqlAuthorDirectory]:
     engine = create_engine(database_url)
     yield SqlAuthorDirectory(create_session_factory(engine))
+    # The PostgreSQL database is shared by the session: remove what the test created.
+    async with engine.begin() as connection:
+        await connection.execute(delete(Author).where(Author.id.like("s-%")))
     await engine.dispose()
 
 

@@ -14,12 +14,13 @@ from pycrdt import Doc, Text
 from sqlalchemy.exc import IntegrityError
 
 from swell.migrate import upgrade_database
-from swell.records import PendingUpdate, StoredState
+from swell.records import ANONYMOUS, Chunk, StoredState
 from swell.storage.activity_log import SqlActivityLog
 from swell.storage.catalog import SqlDocumentCatalog
-from swell.storage.document_store import SqlDocumentStore
+from swell.storage.document_store import DocumentGone, SqlDocumentStore
 from swell.storage.engine import create_engine, create_session_factory
 from swell.storage.memory_store import MemoryDocumentStore, UnknownDocumentError
+from tests.changes import as_changes
 from tests.conftest import POSTGRES_ENV
 
 JOURNAL_BACKENDS = [
@@ -27,7 +28,7 @@ JOURNAL_BACKENDS = [
     *(["postgres"] if os.environ.get(POSTGRES_ENV) else []),
     "memory",
 ]
-EMPTY = StoredState(snapshot=None, updates=[], last_update_id=0, updates_since_snapshot=0)
+EMPTY = StoredState(snapshot=None, updates=[], rev=0, updates_since_snapshot=0)
 
 
 @dataclass
@@ -52,7 +53,7 @@ class Journal:
     documents: SqlDocumentStore | MemoryDocumentStore
     add_document: Callable[[str], Awaitable[object]]
     delete_document: Callable[[str], Awaitable[object]]
-    unknown_document: type[Exception]
+    unknown_document: type[Exception] | tuple[type[Exception], ...]
     """What writing content for a document that does not exist raises."""
 
 
@@ -81,7 +82,9 @@ async def journal(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
     async def create(doc_id: str) -> object:
         return await catalog.create_document(doc_id, "T", b"e" * 32, b"v" * 32)
 
-    yield Journal(SqlDocumentStore(sessions), create, catalog.delete_document, IntegrityError)
+    yield Journal(
+        SqlDocumentStore(sessions), create, catalog.delete_document, (IntegrityError, DocumentGone)
+    )
     await engine.dispose()
 
 
@@ -100,8 +103,8 @@ def updates(n: int) -> list[bytes]:
     return out
 
 
-def pending(ups: list[bytes], author: str | None = None) -> list[PendingUpdate]:
-    return [PendingUpdate(u, author) for u in ups]
+def chunk(from_rev: int, to_rev: int, data: bytes = b"H") -> Chunk:
+    return Chunk(from_rev, to_rev, data, b"R", b"C%d" % to_rev)
 
 
 async def test_catalog_round_trip(stores: Stores) -> None:
@@ -118,29 +121,34 @@ async def test_catalog_round_trip(stores: Stores) -> None:
     assert await stores.catalog.delete_document("doc-a") is False
 
 
-async def test_append_returns_increasing_ids_and_loads_in_order(journal: Journal) -> None:
+async def test_revisions_are_numbered_from_one_without_gaps(journal: Journal) -> None:
     await journal.add_document("doc-b")
     ups = updates(5)
-    first = await journal.documents.append_updates("doc-b", pending(ups[:2], "Ada"))
-    last = await journal.documents.append_updates("doc-b", pending(ups[2:]))
-    assert last > first
+    first = await journal.documents.append_changes("doc-b", as_changes(ups[:2], "ada"), {})
+    last = await journal.documents.append_changes("doc-b", as_changes(ups[2:]), {})
+    assert (first, last) == (2, 5)
     state = await journal.documents.load_state("doc-b")
     assert state.snapshot is None
     assert list(state.updates) == ups
-    assert state.last_update_id == last
+    assert state.rev == 5
     assert state.updates_since_snapshot == 5
+    history = await journal.documents.load_history("doc-b")
+    assert [row.revision.rev for row in history.rows] == [1, 2, 3, 4, 5]
+    assert [row.revision.author_id for row in history.rows] == ["ada", "ada", None, None, None]
+    assert all(row.revision.at.tzinfo is not None for row in history.rows)
 
 
 async def test_a_missing_document_loads_empty(journal: Journal) -> None:
     assert await journal.documents.load_state("missing") == EMPTY
-    assert await journal.documents.load_log("missing", 10) == EMPTY
+    log = await journal.documents.load_log("missing", 10)
+    assert (log.snapshot, list(log.rows), log.checkpoint) == (None, [], None)
 
 
 async def test_content_for_a_missing_document_is_refused(journal: Journal) -> None:
     with pytest.raises(journal.unknown_document):
-        await journal.documents.append_updates("missing", pending(updates(1)))
+        await journal.documents.append_changes("missing", as_changes(updates(1)), {})
     with pytest.raises(journal.unknown_document):
-        await journal.documents.compact("missing", b"SNAPSHOT", 1)
+        await journal.documents.compact("missing", b"SNAPSHOT", 1, chunk(1, 1))
     assert await journal.documents.load_state("missing") == EMPTY
 
 
@@ -148,87 +156,130 @@ async def test_documents_keep_their_own_journals(journal: Journal) -> None:
     await journal.add_document("doc-x")
     await journal.add_document("doc-y")
     ups = updates(3)
-    x = await journal.documents.append_updates("doc-x", pending(ups[:1]))
-    y = await journal.documents.append_updates("doc-y", pending(ups[1:]))
-    assert x != y
-    await journal.documents.compact("doc-x", b"X", x)
+    x = await journal.documents.append_changes("doc-x", as_changes(ups[:1]), {})
+    y = await journal.documents.append_changes("doc-y", as_changes(ups[1:]), {})
+    assert (x, y) == (1, 2)  # numbered per document
+    await journal.documents.compact("doc-x", b"X", x, chunk(1, 1))
     state_x = await journal.documents.load_state("doc-x")
     state_y = await journal.documents.load_state("doc-y")
-    assert (state_x.snapshot, list(state_x.updates), state_x.last_update_id) == (b"X", [], x)
-    assert (state_y.snapshot, list(state_y.updates), state_y.last_update_id) == (None, ups[1:], y)
+    assert (state_x.snapshot, list(state_x.updates), state_x.rev) == (b"X", [], 1)
+    assert (state_y.snapshot, list(state_y.updates), state_y.rev) == (None, ups[1:], 2)
 
 
-async def test_compact_replaces_covered_rows_atomically(journal: Journal) -> None:
+async def test_compaction_moves_revisions_into_history_atomically(journal: Journal) -> None:
     await journal.add_document("doc-c")
     ups = updates(6)
-    upto = await journal.documents.append_updates("doc-c", pending(ups[:4]))
-    later = await journal.documents.append_updates("doc-c", pending(ups[4:]))
+    changes = as_changes(ups)
+    upto = await journal.documents.append_changes("doc-c", changes[:4], {})
+    later = await journal.documents.append_changes("doc-c", changes[4:], {})
     log = await journal.documents.load_log("doc-c", upto)
-    assert list(log.updates) == ups[:4]
-    assert log.last_update_id == upto and log.updates_since_snapshot == 4
-    await journal.documents.compact("doc-c", b"SNAPSHOT", upto)
+    assert [row.data for row in log.rows] == ups[:4]
+    assert [row.ids for row in log.rows] == [c.ids for c in changes[:4]]
+    assert log.checkpoint is None
+    await journal.documents.compact("doc-c", b"SNAPSHOT", upto, chunk(1, 4, b"H1"))
     state = await journal.documents.load_state("doc-c")
     assert state.snapshot == b"SNAPSHOT"
     assert list(state.updates) == ups[4:]
-    assert state.last_update_id == later
+    assert state.rev == later == 6
     assert state.updates_since_snapshot == 2
     assert await journal.documents.count_updates("doc-c") == 2
     log = await journal.documents.load_log("doc-c", later)
-    assert log.snapshot == b"SNAPSHOT" and list(log.updates) == ups[4:]
-    await journal.documents.compact("doc-c", b"SNAPSHOT2", later)
+    assert log.snapshot == b"SNAPSHOT" and [row.data for row in log.rows] == ups[4:]
+    assert log.checkpoint == b"C4"
+    history = await journal.documents.load_history("doc-c")
+    assert [(c.from_rev, c.to_rev, c.data) for c in history.chunks] == [(1, 4, b"H1")]
+    assert [row.revision.rev for row in history.rows] == [5, 6]
+    await journal.documents.compact("doc-c", b"SNAPSHOT2", later, chunk(5, 6, b"H2"))
     state = await journal.documents.load_state("doc-c")
     assert state.snapshot == b"SNAPSHOT2" and list(state.updates) == []
-    assert state.last_update_id == later
+    assert state.rev == 6
+    history = await journal.documents.load_history("doc-c", upto_rev=3)
+    assert [c.from_rev for c in history.chunks] == [1] and list(history.rows) == []
+    history = await journal.documents.load_history("doc-c")
+    assert [c.from_rev for c in history.chunks] == [1, 5]
 
 
-async def test_a_compaction_that_covers_less_does_not_replace_a_later_snapshot(
-    journal: Journal,
-) -> None:
-    """Two compactions racing: the one that went further wins whichever commits last."""
+async def test_the_same_revisions_are_never_folded_twice(journal: Journal) -> None:
+    """Two compactions of the same revisions racing: the second fails and deletes nothing."""
     await journal.add_document("doc-race")
-    ups = updates(4)
-    early = await journal.documents.append_updates("doc-race", pending(ups[:2]))
-    late = await journal.documents.append_updates("doc-race", pending(ups[2:]))
-    await journal.documents.compact("doc-race", b"LATE", late)
-    await journal.documents.compact("doc-race", b"EARLY", early)
+    upto = await journal.documents.append_changes("doc-race", as_changes(updates(2)), {})
+    await journal.documents.compact("doc-race", b"FIRST", upto, chunk(1, 2))
+    with pytest.raises(Exception):  # noqa: B017 (IntegrityError, or the memory store's own)
+        await journal.documents.compact("doc-race", b"SECOND", upto, chunk(1, 2))
     state = await journal.documents.load_state("doc-race")
-    assert state.snapshot == b"LATE" and list(state.updates) == []
-    assert state.last_update_id == late
+    assert state.snapshot == b"FIRST"
 
 
-async def test_updates_after_a_compaction_that_emptied_the_journal_are_kept(
+async def test_revisions_continue_after_a_compaction_that_emptied_the_journal(
     journal: Journal,
 ) -> None:
-    """Ids must never be reused: a row numbered below the snapshot's ``upto`` would be skipped
-    on load and deleted by the next compaction (SQLite reuses the largest rowid + 1 unless the
-    table is AUTOINCREMENT, and the journal is empty right after a compaction)."""
     await journal.add_document("doc-reuse")
     ups = updates(4)
-    upto = await journal.documents.append_updates("doc-reuse", pending(ups[:2]))
-    await journal.documents.compact("doc-reuse", b"SNAPSHOT", upto)
+    upto = await journal.documents.append_changes("doc-reuse", as_changes(ups[:2]), {})
+    await journal.documents.compact("doc-reuse", b"SNAPSHOT", upto, chunk(1, 2))
     assert await journal.documents.count_updates("doc-reuse") == 0
-    later = await journal.documents.append_updates("doc-reuse", pending(ups[2:]))
-    assert later > upto
+    later = await journal.documents.append_changes("doc-reuse", as_changes(ups[2:]), {})
+    assert later == 4
     state = await journal.documents.load_state("doc-reuse")
     assert state.snapshot == b"SNAPSHOT"
     assert list(state.updates) == ups[2:]
-    assert state.last_update_id == later
+    assert state.rev == 4
+
+
+async def test_client_ids_stay_bound_to_their_first_author(journal: Journal) -> None:
+    await journal.add_document("doc-bind")
+    store = journal.documents
+    await store.append_changes("doc-bind", as_changes(updates(1)), {7: "ada", 8: ANONYMOUS})
+    await store.append_changes("doc-bind", as_changes(updates(1)), {7: "grace", 9: "grace"})
+    assert await store.client_authors("doc-bind", [7, 8, 9, 10]) == {
+        7: "ada",
+        8: ANONYMOUS,
+        9: "grace",
+    }
 
 
 async def test_deleting_a_document_deletes_its_journal(journal: Journal) -> None:
     await journal.add_document("doc-gone")
     ups = updates(2)
-    first = await journal.documents.append_updates("doc-gone", pending(ups[:1]))
-    await journal.documents.append_updates("doc-gone", pending(ups[1:]))
-    await journal.documents.compact("doc-gone", b"SNAPSHOT", first)
+    first = await journal.documents.append_changes("doc-gone", as_changes(ups[:1]), {1: "a"})
+    await journal.documents.append_changes("doc-gone", as_changes(ups[1:]), {})
+    await journal.documents.compact("doc-gone", b"SNAPSHOT", first, chunk(1, 1))
     await journal.delete_document("doc-gone")
     assert await journal.documents.count_updates("doc-gone") == 0
     assert await journal.documents.load_state("doc-gone") == EMPTY
+    history = await journal.documents.load_history("doc-gone")
+    assert (list(history.chunks), list(history.rows)) == ([], [])
+    assert await journal.documents.client_authors("doc-gone", [1]) == {}
+
+
+async def test_concurrent_writers_through_two_engines_get_gapless_revisions(
+    database_url: str,
+) -> None:
+    """Two engines stand for two processes: each commit takes its numbers under the
+    document row's lock, so every revision from 1 to N exists exactly once."""
+    engines = [create_engine(database_url) for _ in range(2)]
+    try:
+        sessions = [create_session_factory(e) for e in engines]
+        await SqlDocumentCatalog(sessions[0]).create_document("doc-two", "T", b"e" * 32, b"v" * 32)
+        stores = [SqlDocumentStore(s) for s in sessions]
+        ups = updates(40)
+
+        async def writer(store: SqlDocumentStore, mine: list[bytes]) -> list[int]:
+            return [await store.append_changes("doc-two", as_changes([u]), {}) for u in mine]
+
+        a, b = await asyncio.gather(writer(stores[0], ups[::2]), writer(stores[1], ups[1::2]))
+        assert sorted(a + b) == list(range(1, 41))
+        assert a == sorted(a) and b == sorted(b)  # each writer's own commits in order
+        history = await stores[0].load_history("doc-two")
+        assert [row.revision.rev for row in history.rows] == list(range(1, 41))
+    finally:
+        for engine in engines:
+            await engine.dispose()
 
 
 async def test_deleting_a_document_deletes_its_content(stores: Stores) -> None:
     await new_doc(stores, "doc-d")
-    await stores.documents.append_updates("doc-d", [PendingUpdate(updates(1)[0], None)])
+    await stores.documents.append_changes("doc-d", as_changes(updates(1)), {})
     await stores.activity.append_activity("doc-d", "created", "Ada", "Ada created it")
     await stores.catalog.delete_document("doc-d")
     assert await stores.documents.count_updates("doc-d") == 0
@@ -246,17 +297,3 @@ async def test_activity_is_numbered_per_document(stores: Stores) -> None:
     assert [r.seq for r in records] == [2, 3] and (oldest, newest) == (1, 3)
     records, _, _ = await stores.activity.list_activity("doc-e", 1, 50)
     assert [r.summary for r in records] == ["e1", "e2"]
-
-
-async def test_the_touch_throttle_forgets_documents_it_no_longer_throttles(
-    stores: Stores, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """One entry per document ever written would grow without end on a long-lived server."""
-    from swell.storage import document_store
-
-    monkeypatch.setattr(document_store, "TOUCHED_KEPT", 16)
-    monkeypatch.setattr(document_store, "TOUCH_SECONDS", 0.0)  # every entry is stale at once
-    for i in range(40):
-        await stores.catalog.create_document(f"t{i}", "T", b"e" * 32, b"v" * 32)
-        await stores.documents.append_updates(f"t{i}", [PendingUpdate(b"\x00\x00", None)])
-    assert len(stores.documents._touched) <= 16

@@ -30,8 +30,9 @@ async def test_get_reports_role_per_token(shared_server: ServerProcess) -> None:
     async with shared_server.http() as http:
         r = await http.get(f"/api/docs/{doc['id']}", headers=bearer(doc["edit_token"]))
         assert r.status_code == 200
-        assert set(r.json()) == {"id", "title", "role", "created_at", "updated_at"}
+        assert set(r.json()) == {"id", "title", "role", "created_at", "updated_at", "rev"}
         assert r.json()["role"] == "edit"
+        assert r.json()["rev"] == 0  # nothing stored yet
         r = await http.get(f"/api/docs/{doc['id']}", params={"token": doc["view_token"]})
         assert r.json()["role"] == "view"
 

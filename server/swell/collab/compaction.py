@@ -10,7 +10,13 @@ from typing import Any
 
 from pycrdt import Doc, TransactionEvent, get_update, merge_updates
 
-from swell.collab.ports import DocumentStore
+from swell.collab.ports import Chunk, DocumentStore, JournalSlice
+from swell.collab.revisions import (
+    Checkpoint,
+    IndexedRevision,
+    checkpoint_after,
+    pack_revisions,
+)
 from swell.protocol.messages import decode_state_vector
 from swell.records import StoredState
 
@@ -18,7 +24,7 @@ log = logging.getLogger(__name__)
 
 
 def build_doc(state: StoredState) -> Doc[Any]:
-    """A Doc holding the snapshot and the log rows after it."""
+    """A Doc holding the snapshot and the journal's updates after it."""
     doc: Doc[Any] = Doc()
     if state.snapshot is not None:
         doc.apply_update(state.snapshot)
@@ -39,36 +45,58 @@ async def compact_document(
     candidate: bytes | None = None,
     expected: bytes | None = None,
 ) -> None:
-    """Replace the snapshot and log rows up to ``upto`` with one snapshot.
+    """Fold the journal's revisions up to ``upto`` into a new snapshot (what editing loads)
+    and a history chunk (what their revisions are rebuilt from), then delete them.
 
-    ``candidate`` is the room's own document, encoded when it had applied those rows: taking it
-    costs one encode instead of rebuilding the document from the journal. It is used only when
-    it provably holds every change the rows hold; otherwise (updates with missing dependencies,
-    rows another process wrote) the rows are folded. ``expected`` is a state vector the folded
-    snapshot must have (for tests). The CRDT work runs in a worker thread."""
+    ``candidate`` is the room's own document, encoded when it had applied those revisions:
+    taking it costs one encode instead of rebuilding the document from the journal. It is used
+    only when it provably holds every change the rows hold; otherwise (updates with missing
+    dependencies, rows another process wrote) the rows are folded. ``expected`` is a state
+    vector the folded snapshot must have (for tests). The CRDT work runs in a worker thread."""
     old = await store.load_log(doc_id, upto)
-    if not old.updates:
+    if not old.rows:
         return
-    snapshot = await asyncio.to_thread(_choose_snapshot, doc_id, old, candidate, expected)
-    await store.compact(doc_id, snapshot, old.last_update_id)
+    snapshot, chunk = await asyncio.to_thread(_fold, doc_id, old, candidate, expected)
+    await store.compact(doc_id, snapshot, old.rows[-1].revision.rev, chunk)
 
 
-def _choose_snapshot(
-    doc_id: str, old: StoredState, candidate: bytes | None, expected: bytes | None
-) -> bytes:
-    if candidate is not None and holds_everything(candidate, old):
-        return candidate
-    return fold_log(doc_id, old, expected)
+def _fold(
+    doc_id: str, old: JournalSlice, candidate: bytes | None, expected: bytes | None
+) -> tuple[bytes, Chunk]:
+    parts = _parts(old)
+    if candidate is not None and holds_everything(candidate, parts):
+        snapshot = candidate
+    else:
+        snapshot = fold_log(doc_id, parts, expected)
+    return snapshot, history_chunk(old)
 
 
-def holds_everything(snapshot: bytes, old: StoredState) -> bool:
-    """True when ``snapshot`` already holds every change in ``old``: each part's structs lie
+def history_chunk(old: JournalSlice) -> Chunk:
+    """The revisions of ``old`` without loss: their updates merged (never through a Doc, which
+    would drop deleted content), their index packed, and the checkpoint after the last."""
+    rows = old.rows
+    start = Checkpoint.decode(old.checkpoint) if old.checkpoint else Checkpoint.empty()
+    data = rows[0].data if len(rows) == 1 else merge_updates(*(row.data for row in rows))
+    return Chunk(
+        from_rev=rows[0].revision.rev,
+        to_rev=rows[-1].revision.rev,
+        data=data,
+        revisions=pack_revisions([IndexedRevision(row.revision, row.ids) for row in rows]),
+        checkpoint=checkpoint_after(start, (row.ids for row in rows)).encode(),
+    )
+
+
+def _parts(old: JournalSlice) -> list[bytes]:
+    return ([old.snapshot] if old.snapshot is not None else []) + [row.data for row in old.rows]
+
+
+def holds_everything(snapshot: bytes, parts: list[bytes]) -> bool:
+    """True when ``snapshot`` already holds every change in ``parts``: each part's structs lie
     within its state vector (which pending structs do not), and applying the parts to it
     changes nothing (which covers deletions)."""
     doc: Doc[Any] = Doc()
     doc.apply_update(snapshot)
     state = doc.get_state()
-    parts = ([old.snapshot] if old.snapshot is not None else []) + list(old.updates)
     # A V1 update whose first number (the count of clients with structs) is 0 holds only
     # deletions: get_update(part, state) keeps just what ``state`` lacks.
     if any(get_update(part, state)[0] != 0 for part in parts):
@@ -88,13 +116,14 @@ def holds_everything(snapshot: bytes, old: StoredState) -> bool:
     return not changed
 
 
-def fold_log(doc_id: str, old: StoredState, expected: bytes | None = None) -> bytes:
-    """The snapshot for ``old``: the integrated document re-encoded, so adjacent items squash
-    and it loads ~40x faster than a merge of the raw updates. If some update could not be
-    integrated (its dependencies are missing), encoding would drop it; then the lossless merge
-    is kept instead."""
-    parts = ([old.snapshot] if old.snapshot is not None else []) + list(old.updates)
-    doc = build_doc(old)
+def fold_log(doc_id: str, parts: list[bytes], expected: bytes | None = None) -> bytes:
+    """The snapshot for ``parts``: the integrated document re-encoded, so adjacent items
+    squash and it loads ~40x faster than a merge of the raw updates. If some update could not
+    be integrated (its dependencies are missing), encoding would drop it; then the lossless
+    merge is kept instead."""
+    doc: Doc[Any] = Doc()
+    for part in parts:
+        doc.apply_update(part)
     integrated = decode_state_vector(doc.get_state())
     merged = merge_updates(*parts)
     if get_update(merged, doc.get_state())[0] == 0:

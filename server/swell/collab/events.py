@@ -45,14 +45,20 @@ class PeerLeft:
 
 @dataclass(frozen=True, slots=True)
 class DocumentEdited:
-    """Committed updates of one peer, with how many characters of the rich text they added
-    and removed (text inside removed blocks is not counted: it is gone before we see it)."""
+    """Committed revisions ``from_rev``..``to_rev`` of one peer (or of the server, for a
+    restore: ``peer_id`` 0), with how many characters of the rich text they added and removed
+    (text inside removed blocks is not counted: it is gone before we see it). ``author`` is
+    the connection's author (None: anonymous); ``name`` what the peer's awareness calls it."""
 
     doc_id: str
     peer_id: int
-    author: str | None
+    author: AuthorRecord | None
+    name: str | None
     added: int
     removed: int
+    from_rev: int
+    to_rev: int
+    kind: str = "edit"
 
 
 @dataclass(frozen=True, slots=True)

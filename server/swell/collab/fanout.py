@@ -7,7 +7,7 @@ from pycrdt import merge_updates
 
 from swell.collab.peer import Peer, Role
 from swell.collab.relay import Relay
-from swell.collab.writer import LocalUpdate, Operation
+from swell.collab.writer import LocalUpdate, Operation, RelayedUpdate
 from swell.protocol.messages import encode_update
 
 
@@ -47,7 +47,7 @@ class Fanout:
         applies what it already has as a no-op."""
         if not ops:
             return
-        local = [op for op in ops if isinstance(op, LocalUpdate)]
+        local = [op for op in ops if not isinstance(op, RelayedUpdate)]  # ours to publish
         if len(ops) == 1:
             op = ops[0]
             self.broadcast(op.frame, op.peer if isinstance(op, LocalUpdate) else None)
@@ -55,8 +55,8 @@ class Fanout:
                 self.publish(op.frame)
             return
         merged = encode_update(merge_updates(*(op.update for op in ops)))
-        senders = {op.peer for op in local} if len(local) == len(ops) else set()
-        self.broadcast(merged, next(iter(senders)) if len(senders) == 1 else None)
+        senders = {op.peer if isinstance(op, LocalUpdate) else None for op in ops}
+        self.broadcast(merged, senders.pop() if len(senders) == 1 else None)
         if len(local) == len(ops):
             self.publish(merged)
         else:  # relayed updates are the other processes' own: publish only ours

@@ -9,6 +9,8 @@ from collections import deque
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from swell.records import AuthorRecord
+
 if TYPE_CHECKING:
     from swell.collab.events import Participant
 
@@ -88,9 +90,11 @@ class Peer:
         wants_extensions: bool = False,
         limit_bytes: int = 64 << 20,
         budget: InboundBudget | None = None,
+        author: AuthorRecord | None = None,
     ) -> None:
         self.id = 0
         self.role = role
+        self.author = author  # who its changes are attributed to (None: anonymous)
         self.wants_extensions = wants_extensions
         self.budget = budget
         self.client_ids: set[int] = set()

@@ -2,27 +2,38 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Protocol
 
 from swell.records import (
+    ANONYMOUS,
     ActivityRecord,
     AuthorRecord,
+    Change,
+    Chunk,
     DocumentRecord,
-    PendingUpdate,
+    JournalSlice,
+    StoredHistory,
     StoredState,
+    VersionRecord,
 )
 
 __all__ = [
+    "ANONYMOUS",
     "ActivityLog",
     "ActivityRecord",
     "AuthorDirectory",
     "AuthorRecord",
+    "Change",
+    "Chunk",
     "DocumentCatalog",
     "DocumentRecord",
     "DocumentStore",
-    "PendingUpdate",
+    "JournalSlice",
+    "StoredHistory",
     "StoredState",
+    "VersionRecord",
+    "VersionStore",
 ]
 
 
@@ -53,20 +64,50 @@ class DocumentCatalog(Protocol):
 
 
 class DocumentStore(Protocol):
-    """The CRDT content: an append-only update journal folded into snapshots."""
+    """The CRDT content: a journal of revisions, folded by compaction into a snapshot (what
+    editing loads) and history chunks (what revisions are rebuilt from)."""
 
     async def load_state(self, doc_id: str) -> StoredState: ...
 
-    async def append_updates(self, doc_id: str, updates: Sequence[PendingUpdate]) -> int:
-        """Commit the updates in one transaction; returns the id of the last one."""
+    async def append_changes(
+        self, doc_id: str, changes: Sequence[Change], bindings: dict[int, str]
+    ) -> int:
+        """Commit the changes in one transaction as the document's next revisions (gapless,
+        in commit order, across processes) with the new client-id ``bindings`` (client id ->
+        author id, ``ANONYMOUS`` for none); returns the last revision."""
         ...
 
-    async def load_log(self, doc_id: str, upto_update_id: int) -> StoredState:
-        """The snapshot and log rows a compaction up to ``upto_update_id`` would replace."""
+    async def client_authors(self, doc_id: str, clients: Sequence[int]) -> dict[int, str]:
+        """The author each of ``clients`` is bound to (``ANONYMOUS`` for none); clients
+        never used are absent."""
         ...
 
-    async def compact(self, doc_id: str, state: bytes, upto_update_id: int) -> None:
-        """Atomically write the snapshot and delete the log rows it covers."""
+    async def load_log(self, doc_id: str, upto_rev: int) -> JournalSlice:
+        """What a compaction up to ``upto_rev`` folds."""
+        ...
+
+    async def compact(self, doc_id: str, state: bytes, upto_rev: int, chunk: Chunk | None) -> None:
+        """Atomically write the snapshot and the history chunk, and delete the journal rows
+        they cover."""
+        ...
+
+    async def import_history(
+        self, doc_id: str, snapshot: bytes, chunks: Sequence[Chunk], rev: int
+    ) -> None:
+        """Give a new, empty document a whole history at once (an imported file)."""
+        ...
+
+    async def replace_history(self, doc_id: str, upto_rev: int, chunk: Chunk) -> None:
+        """Atomically replace every history chunk ending at or before ``upto_rev`` with
+        ``chunk`` (old history folded away)."""
+        ...
+
+    async def load_history(
+        self, doc_id: str, after_rev: int = 0, upto_rev: int | None = None, *, data: bool = True
+    ) -> StoredHistory:
+        """The chunks and journal rows holding the revisions after ``after_rev`` up to
+        ``upto_rev`` (None: the newest), in order. Without ``data``, only the index (chunks'
+        and rows' ``data`` empty)."""
         ...
 
 
@@ -108,4 +149,20 @@ class AuthorDirectory(Protocol):
         self, author_id: str, *, name: str | None = None, color: str | None = None
     ) -> AuthorRecord | None:
         """Change what is given; None if there is no such author."""
+        ...
+
+    async def get_authors(self, author_ids: Iterable[str]) -> dict[str, AuthorRecord]:
+        """Current names and colours of the given authors (unknown ids are left out)."""
+        ...
+
+
+class VersionStore(Protocol):
+    """Named revisions."""
+
+    async def create_version(
+        self, doc_id: str, name: str, rev: int, author_id: str | None
+    ) -> VersionRecord: ...
+
+    async def list_versions(self, doc_id: str) -> list[VersionRecord]:
+        """Newest revision first."""
         ...

@@ -33,7 +33,7 @@ from swell.collab.fanout import Fanout
 from swell.collab.peer import CloseCode, Peer, Refused, Role
 from swell.collab.ports import DocumentStore
 from swell.collab.relay import Relay
-from swell.collab.writer import Batch, LocalUpdate, RelayedUpdate, Writer
+from swell.collab.writer import Batch, Edit, LocalUpdate, RelayedUpdate, ServerChange, Writer
 from swell.protocol.messages import (
     AwarenessUpdate,
     MalformedMessage,
@@ -49,6 +49,7 @@ from swell.protocol.messages import (
     encode_sync_step1,
     encode_sync_step2,
 )
+from swell.records import AuthorRecord
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ class Room:
         doc: Doc[Any],
         store: DocumentStore,
         *,
-        last_update_id: int,
+        rev: int,
         updates_since_snapshot: int,
         compact_every: int,
         size: int,
@@ -111,11 +112,10 @@ class Room:
             size=size,
             max_document_bytes=limits.max_document_bytes,
             max_inbox_bytes=limits.max_pending_bytes,
-            author_of=self.awareness.name_of,
             on_batch=self._on_batch,
             on_failure=self.fail,
         )
-        self._writer.last_update_id = last_update_id
+        self._writer.rev = rev
         self._unsubscribe_relay = (
             relay.subscribe(doc_id, self, self._on_relayed) if relay is not None else None
         )
@@ -130,7 +130,7 @@ class Room:
             doc_id,
             doc,
             store,
-            last_update_id=state.last_update_id,
+            rev=state.rev,
             updates_since_snapshot=state.updates_since_snapshot,
             size=size,
             **kwargs,
@@ -245,6 +245,18 @@ class Room:
                 self.awareness.apply_relayed(message.update)
                 self._fanout.broadcast(message.raw)
 
+    @property
+    def rev(self) -> int:
+        """The newest committed revision."""
+        return self._writer.rev
+
+    async def change(self, update: bytes, author: AuthorRecord | None, kind: str) -> int:
+        """Apply, commit and forward a change the server makes (a restore) like any edit;
+        returns its revision (0 when it changed nothing)."""
+        done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._writer.submit(ServerChange(update, author, kind, done))
+        return await done
+
     def send_extension(self, frame: bytes) -> None:
         self._fanout.send_extension(frame)
 
@@ -269,10 +281,38 @@ class Room:
             saved = encode_saved(self.doc.get_state())
             for peer in dict.fromkeys(acked):
                 peer.send(saved)
-        for edit in batch.edits:
-            name = self.awareness.name_of(edit.peer)
-            self._publish(DocumentEdited(self.doc_id, edit.peer.id, name, edit.added, edit.removed))
-        self._compaction.committed(batch.committed, self._writer.last_update_id, self._candidate)
+        self._publish_edits(batch.edits)
+        self._compaction.committed(batch.committed, self._writer.rev, self._candidate)
+
+    def _publish_edits(self, edits: list[Edit]) -> None:
+        """One event per run of consecutive revisions by one socket (or one server change)."""
+        i = 0
+        while i < len(edits):
+            first = edits[i]
+            j = i + 1
+            while (
+                j < len(edits)
+                and first.peer is not None
+                and edits[j].peer is first.peer
+                and edits[j].kind == first.kind
+            ):
+                j += 1
+            run = edits[i:j]
+            peer = first.peer
+            self._publish(
+                DocumentEdited(
+                    self.doc_id,
+                    peer.id if peer is not None else 0,
+                    first.author,
+                    self.awareness.name_of(peer) if peer is not None else None,
+                    sum(e.added for e in run),
+                    sum(e.removed for e in run),
+                    first.rev,
+                    run[-1].rev,
+                    first.kind,
+                )
+            )
+            i = j
 
     def _answer_sync(self, peer: Peer, state_vector: bytes) -> None:
         try:
@@ -298,7 +338,7 @@ class Room:
     def start_compaction(self) -> asyncio.Task[None] | None:
         if self.failed:
             return None
-        return self._compaction.start(self._writer.last_update_id, self._candidate)
+        return self._compaction.start(self._writer.rev, self._candidate)
 
     def fail(self, reason: str) -> None:
         """Stop serving: close every socket with 1011 (they reconnect to a fresh room), tell
@@ -341,3 +381,4 @@ class Room:
             self._unsubscribe_relay()
             self._unsubscribe_relay = None
         self._counter.close()
+        self._writer.close()

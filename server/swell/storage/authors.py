@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -56,6 +57,18 @@ class SqlAuthorDirectory:
             await session.execute(update(Author).where(Author.id == author_id).values(**values))
             row = await session.get(Author, author_id, populate_existing=True)
         return _record(row) if row is not None else None
+
+    async def get_authors(self, author_ids: Iterable[str]) -> dict[str, AuthorRecord]:
+        """Current names and colours of the given authors (unknown ids are left out)."""
+        wanted = sorted(set(author_ids))
+        found: dict[str, AuthorRecord] = {}
+        async with self._sessions() as session:
+            for start in range(0, len(wanted), 500):  # bound the IN list
+                rows = await session.scalars(
+                    select(Author).where(Author.id.in_(wanted[start : start + 500]))
+                )
+                found.update((row.id, _record(row)) for row in rows)
+        return found
 
 
 def _record(row: Author) -> AuthorRecord:

@@ -80,6 +80,7 @@ def _record(row: Document) -> DocumentRecord:
         view_token_hash=row.view_token_hash,
         created_at=_utc(row.created_at),
         updated_at=_utc(row.updated_at),
+        rev=row.rev or 0,
     )
 
 

@@ -1,21 +1,48 @@
-"""The update journal and its snapshots (fits ``collab.ports.DocumentStore``)."""
+"""The revision journal, its snapshots and history chunks (fits ``collab.ports.DocumentStore``)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from swell.records import PendingUpdate, StoredState
-from swell.storage.models import Document, DocumentSnapshot, DocumentUpdate
+from swell.records import (
+    ANONYMOUS,
+    Change,
+    Chunk,
+    JournalRow,
+    JournalSlice,
+    Revision,
+    StoredHistory,
+    StoredState,
+)
+from swell.storage.models import (
+    Document,
+    DocumentClient,
+    DocumentSnapshot,
+    DocumentUpdate,
+    HistoryChunk,
+)
 
-TOUCHED_KEPT = 1024
-TOUCH_SECONDS = 5.0
-_UPDATES = DocumentUpdate.__table__
-_INSERT_UPDATES = insert(DocumentUpdate).returning(_UPDATES.c.id, sort_by_parameter_order=True)
+_CHUNKS = HistoryChunk.__table__
+_JOURNAL_COLUMNS = (
+    DocumentUpdate.rev,
+    DocumentUpdate.created_at,
+    DocumentUpdate.author_id,
+    DocumentUpdate.kind,
+    DocumentUpdate.added,
+    DocumentUpdate.removed,
+    DocumentUpdate.data,
+    DocumentUpdate.ids,
+)
+
+
+class DocumentGone(LookupError):
+    """Revisions for a document that no longer exists (deleted while a room held it)."""
 
 
 class SqlDocumentStore:
@@ -24,87 +51,271 @@ class SqlDocumentStore:
         bind = sessions.kw["bind"]
         assert isinstance(bind, AsyncEngine)
         self._engine = bind
-        self._touched: dict[str, float] = {}
+        self._dialect = bind.dialect.name
 
     async def load_state(self, doc_id: str) -> StoredState:
-        return await self._load(doc_id, upto_update_id=None)
-
-    async def load_log(self, doc_id: str, upto_update_id: int) -> StoredState:
-        return await self._load(doc_id, upto_update_id=upto_update_id)
-
-    async def _load(self, doc_id: str, upto_update_id: int | None) -> StoredState:
-        async with self._sessions() as session:
+        async with self._engine.connect() as connection:
             snap = (
-                await session.execute(
-                    select(DocumentSnapshot.state, DocumentSnapshot.upto_update_id)
+                await connection.execute(
+                    select(DocumentSnapshot.state, DocumentSnapshot.upto_rev)
                     .where(DocumentSnapshot.document_id == doc_id)
-                    .order_by(DocumentSnapshot.upto_update_id.desc())
+                    .order_by(DocumentSnapshot.upto_rev.desc())
                     .limit(1)
                 )
             ).first()
-            after = snap.upto_update_id if snap is not None else 0
-            query = (
-                select(DocumentUpdate.id, DocumentUpdate.data)
-                .where(DocumentUpdate.document_id == doc_id, DocumentUpdate.id > after)
-                .order_by(DocumentUpdate.id)
-            )
-            if upto_update_id is not None:
-                query = query.where(DocumentUpdate.id <= upto_update_id)
-            rows = (await session.execute(query)).all()
+            after = snap.upto_rev if snap is not None else 0
+            rows = (
+                await connection.execute(
+                    select(DocumentUpdate.rev, DocumentUpdate.data)
+                    .where(DocumentUpdate.document_id == doc_id, DocumentUpdate.rev > after)
+                    .order_by(DocumentUpdate.rev)
+                )
+            ).all()
         return StoredState(
             snapshot=snap.state if snap is not None else None,
             updates=[row.data for row in rows],
-            last_update_id=rows[-1].id if rows else after,
+            rev=rows[-1].rev if rows else after,
             updates_since_snapshot=len(rows),
         )
 
-    async def append_updates(self, doc_id: str, updates: Sequence[PendingUpdate]) -> int:
-        """The hot path: SQLAlchemy Core on one connection, one multi-row INSERT … RETURNING,
-        no ORM unit of work (which cost more CPU per commit than everything else together)."""
+    async def append_changes(
+        self, doc_id: str, changes: Sequence[Change], bindings: dict[int, str]
+    ) -> int:
+        """The hot path, on one connection: one UPDATE of the document row takes the next
+        revision numbers (and holds the row's lock until commit, so another process's commit
+        waits and numbers after this one), one multi-row INSERT writes the journal."""
         now = datetime.now(UTC)
-        rows = [
-            {"document_id": doc_id, "data": u.data, "author": u.author, "created_at": now}
-            for u in updates
-        ]
         async with self._engine.begin() as connection:
-            result = await connection.execute(_INSERT_UPDATES, rows)
-            last = int(max(result.scalars().all()))
-            # The document's updated_at moves at most every few seconds, not with every commit.
-            mono = time.monotonic()
-            if mono - self._touched.get(doc_id, -TOUCH_SECONDS) >= TOUCH_SECONDS:
-                if len(self._touched) >= TOUCHED_KEPT:  # entries past TOUCH_SECONDS mean nothing
-                    self._touched = {
-                        k: t for k, t in self._touched.items() if mono - t < TOUCH_SECONDS
-                    }
-                self._touched[doc_id] = mono
+            last = (
                 await connection.execute(
-                    update(Document).where(Document.id == doc_id).values(updated_at=now)
+                    update(Document)
+                    .where(Document.id == doc_id)
+                    .values(rev=Document.rev + len(changes), updated_at=now)
+                    .returning(Document.rev)
                 )
-        return last
+            ).scalar_one_or_none()
+            if last is None:
+                raise DocumentGone(doc_id)
+            first = last - len(changes) + 1
+            await connection.execute(
+                insert(DocumentUpdate),
+                [
+                    {
+                        "document_id": doc_id,
+                        "rev": first + i,
+                        "kind": c.kind,
+                        "author_id": c.author_id,
+                        "added": c.added,
+                        "removed": c.removed,
+                        "ids": c.ids,
+                        "data": c.data,
+                        "created_at": now,
+                    }
+                    for i, c in enumerate(changes)
+                ],
+            )
+            if bindings:
+                await connection.execute(
+                    self._insert_ignoring_conflicts(DocumentClient),
+                    [
+                        {"document_id": doc_id, "client_id": client, "author_id": author or None}
+                        for client, author in bindings.items()
+                    ],
+                )
+        return int(last)
 
-    async def compact(self, doc_id: str, state: bytes, upto_update_id: int) -> None:
-        now = datetime.now(UTC)
-        async with self._sessions() as session, session.begin():
-            new_id = await session.scalar(
-                insert(DocumentSnapshot)
-                .values(
-                    document_id=doc_id, upto_update_id=upto_update_id, state=state, created_at=now
+    def _insert_ignoring_conflicts(self, table: Any) -> Any:
+        """Two processes may bind one client id at once: the first binding stands."""
+        if self._dialect == "postgresql":
+            return postgresql.insert(table).on_conflict_do_nothing()
+        if self._dialect == "sqlite":
+            return sqlite.insert(table).on_conflict_do_nothing()
+        return insert(table)
+
+    async def client_authors(self, doc_id: str, clients: Sequence[int]) -> dict[int, str]:
+        async with self._engine.connect() as connection:
+            rows = (
+                await connection.execute(
+                    select(DocumentClient.client_id, DocumentClient.author_id).where(
+                        DocumentClient.document_id == doc_id,
+                        DocumentClient.client_id.in_(list(clients)),
+                    )
                 )
+            ).all()
+        return {int(row.client_id): row.author_id or ANONYMOUS for row in rows}
+
+    async def load_log(self, doc_id: str, upto_rev: int) -> JournalSlice:
+        async with self._engine.connect() as connection:
+            snap = (
+                await connection.execute(
+                    select(DocumentSnapshot.state, DocumentSnapshot.upto_rev)
+                    .where(DocumentSnapshot.document_id == doc_id)
+                    .order_by(DocumentSnapshot.upto_rev.desc())
+                    .limit(1)
+                )
+            ).first()
+            after = snap.upto_rev if snap is not None else 0
+            rows = (
+                await connection.execute(
+                    select(*_JOURNAL_COLUMNS)
+                    .where(
+                        DocumentUpdate.document_id == doc_id,
+                        DocumentUpdate.rev > after,
+                        DocumentUpdate.rev <= upto_rev,
+                    )
+                    .order_by(DocumentUpdate.rev)
+                )
+            ).all()
+            checkpoint = await connection.scalar(
+                select(HistoryChunk.checkpoint)
+                .where(HistoryChunk.document_id == doc_id)
+                .order_by(HistoryChunk.to_rev.desc())
+                .limit(1)
+            )
+        return JournalSlice(
+            snapshot=snap.state if snap is not None else None,
+            rows=[_journal_row(row) for row in rows],
+            checkpoint=checkpoint,
+        )
+
+    async def compact(self, doc_id: str, state: bytes, upto_rev: int, chunk: Chunk | None) -> None:
+        now = datetime.now(UTC)
+        async with self._engine.begin() as connection:
+            new_id = await connection.scalar(
+                insert(DocumentSnapshot)
+                .values(document_id=doc_id, upto_rev=upto_rev, state=state, created_at=now)
                 .returning(DocumentSnapshot.id)
             )
-            await session.execute(
-                delete(DocumentUpdate).where(
-                    DocumentUpdate.document_id == doc_id, DocumentUpdate.id <= upto_update_id
+            if chunk is not None:
+                # Unique per (document, from_rev): a concurrent compaction of the same
+                # revisions fails here, and this transaction deletes nothing.
+                await connection.execute(
+                    insert(HistoryChunk).values(
+                        document_id=doc_id,
+                        from_rev=chunk.from_rev,
+                        to_rev=chunk.to_rev,
+                        data=chunk.data,
+                        revisions=chunk.revisions,
+                        checkpoint=chunk.checkpoint,
+                        created_at=now,
+                    )
                 )
-            )
+                await connection.execute(
+                    delete(DocumentUpdate).where(
+                        DocumentUpdate.document_id == doc_id, DocumentUpdate.rev <= chunk.to_rev
+                    )
+                )
             # Only snapshots that cover less: a concurrent compaction that went further wins.
-            await session.execute(
+            await connection.execute(
                 delete(DocumentSnapshot).where(
                     DocumentSnapshot.document_id == doc_id,
                     DocumentSnapshot.id != new_id,
-                    DocumentSnapshot.upto_update_id <= upto_update_id,
+                    DocumentSnapshot.upto_rev <= upto_rev,
                 )
             )
+
+    async def import_history(
+        self, doc_id: str, snapshot: bytes, chunks: Sequence[Chunk], rev: int
+    ) -> None:
+        now = datetime.now(UTC)
+        async with self._engine.begin() as connection:
+            moved = await connection.execute(
+                update(Document).where(Document.id == doc_id, Document.rev == 0).values(rev=rev)
+            )
+            if moved.rowcount != 1:
+                raise DocumentGone(doc_id)
+            await connection.execute(
+                insert(HistoryChunk),
+                [
+                    {
+                        "document_id": doc_id,
+                        "from_rev": c.from_rev,
+                        "to_rev": c.to_rev,
+                        "data": c.data,
+                        "revisions": c.revisions,
+                        "checkpoint": c.checkpoint,
+                        "created_at": now,
+                    }
+                    for c in chunks
+                ],
+            )
+            await connection.execute(
+                insert(DocumentSnapshot).values(
+                    document_id=doc_id, upto_rev=rev, state=snapshot, created_at=now
+                )
+            )
+
+    async def replace_history(self, doc_id: str, upto_rev: int, chunk: Chunk) -> None:
+        async with self._engine.begin() as connection:
+            await connection.execute(
+                delete(HistoryChunk).where(
+                    HistoryChunk.document_id == doc_id, HistoryChunk.to_rev <= upto_rev
+                )
+            )
+            await connection.execute(
+                insert(HistoryChunk).values(
+                    document_id=doc_id,
+                    from_rev=chunk.from_rev,
+                    to_rev=chunk.to_rev,
+                    data=chunk.data,
+                    revisions=chunk.revisions,
+                    checkpoint=chunk.checkpoint,
+                    created_at=datetime.now(UTC),
+                )
+            )
+
+    async def load_history(
+        self, doc_id: str, after_rev: int = 0, upto_rev: int | None = None, *, data: bool = True
+    ) -> StoredHistory:
+        """Journal rows are read before chunks: a compaction in between then shows up as
+        overlap (dropped here), never as a gap. Without ``data``, only the index: chunks and
+        rows come with empty ``data``."""
+        upto = upto_rev if upto_rev is not None else 2**62
+        columns = _JOURNAL_COLUMNS if data else _JOURNAL_COLUMNS[:-2] + (DocumentUpdate.ids,)
+        chunk_columns = [_CHUNKS.c.from_rev, _CHUNKS.c.to_rev, _CHUNKS.c.revisions]
+        chunk_columns += [_CHUNKS.c.checkpoint] + ([_CHUNKS.c.data] if data else [])
+        async with self._engine.connect() as connection:
+            rows = (
+                await connection.execute(
+                    select(*columns)
+                    .where(
+                        DocumentUpdate.document_id == doc_id,
+                        DocumentUpdate.rev > after_rev,
+                        DocumentUpdate.rev <= upto,
+                    )
+                    .order_by(DocumentUpdate.rev)
+                )
+            ).all()
+            await connection.commit()  # PostgreSQL: the next statement sees later commits
+            chunks = (
+                (
+                    await connection.execute(
+                        select(*chunk_columns)
+                        .where(
+                            _CHUNKS.c.document_id == doc_id,
+                            _CHUNKS.c.to_rev > after_rev,
+                            _CHUNKS.c.from_rev <= upto,
+                        )
+                        .order_by(_CHUNKS.c.from_rev)
+                    )
+                )
+                .mappings()
+                .all()
+            )
+        folded = chunks[-1]["to_rev"] if chunks else 0
+        return StoredHistory(
+            chunks=[
+                Chunk(
+                    c["from_rev"],
+                    c["to_rev"],
+                    c["data"] if data else b"",
+                    c["revisions"],
+                    c["checkpoint"],
+                )
+                for c in chunks
+            ],
+            rows=[_journal_row(row) for row in rows if row.rev > folded],
+        )
 
     async def count_updates(self, doc_id: str) -> int:
         """For tests and benchmarks: rows in the journal."""
@@ -113,3 +324,9 @@ class SqlDocumentStore:
                 select(func.count()).where(DocumentUpdate.document_id == doc_id)
             )
         return int(count or 0)
+
+
+def _journal_row(row: Any) -> JournalRow:
+    at = row.created_at if row.created_at.tzinfo is not None else row.created_at.replace(tzinfo=UTC)
+    revision = Revision(row.rev, at, row.author_id, row.kind, row.added, row.removed)
+    return JournalRow(revision, getattr(row, "data", b""), row.ids)

@@ -1,4 +1,5 @@
-"""The update journal and its snapshots in memory (fits ``collab.ports.DocumentStore``).
+"""The revision journal, snapshots and history chunks in memory (fits
+``collab.ports.DocumentStore``).
 
 For fast in-process tests: it passes the same contract tests as ``SqlDocumentStore`` on SQLite
 and PostgreSQL (``tests/storage/test_store.py``). Like the SQL journal, whose rows reference the
@@ -10,9 +11,18 @@ process, so it is never a production store.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 
-from swell.records import PendingUpdate, StoredState
+from swell.records import (
+    Change,
+    Chunk,
+    JournalRow,
+    JournalSlice,
+    Revision,
+    StoredHistory,
+    StoredState,
+)
 
 
 class UnknownDocumentError(LookupError):
@@ -20,29 +30,23 @@ class UnknownDocumentError(LookupError):
 
 
 @dataclass(frozen=True, slots=True)
-class _Row:
-    id: int
-    data: bytes
-    author: str | None
-
-
-@dataclass(frozen=True, slots=True)
 class _Snapshot:
-    upto_update_id: int
+    upto_rev: int
     state: bytes
 
 
 @dataclass(slots=True)
 class _Journal:
-    rows: list[_Row] = field(default_factory=list)  # in id order
+    rev: int = 0
+    rows: list[JournalRow] = field(default_factory=list)  # in revision order
     snapshots: list[_Snapshot] = field(default_factory=list)
+    chunks: list[Chunk] = field(default_factory=list)
+    clients: dict[int, str] = field(default_factory=dict)
 
 
 class MemoryDocumentStore:
     def __init__(self) -> None:
         self._journals: dict[str, _Journal] = {}
-        # One counter for every document, like the SQL journal's AUTOINCREMENT ids: never reused.
-        self._last_id = 0
 
     def add_document(self, doc_id: str) -> None:
         """Register a document (idempotent); the SQL store's rows need the catalog's row."""
@@ -53,44 +57,94 @@ class MemoryDocumentStore:
         return self._journals.pop(doc_id, None) is not None
 
     async def load_state(self, doc_id: str) -> StoredState:
-        return self._load(doc_id, upto_update_id=None)
-
-    async def load_log(self, doc_id: str, upto_update_id: int) -> StoredState:
-        return self._load(doc_id, upto_update_id=upto_update_id)
-
-    def _load(self, doc_id: str, upto_update_id: int | None) -> StoredState:
         # An unknown document loads as an empty one, as a SELECT that finds no rows would.
         journal = self._journals.get(doc_id, _Journal())
-        snap = max(journal.snapshots, key=lambda s: s.upto_update_id, default=None)
-        after = snap.upto_update_id if snap is not None else 0
-        rows = [
-            row
-            for row in journal.rows
-            if row.id > after and (upto_update_id is None or row.id <= upto_update_id)
-        ]
+        snap = self._snapshot(journal)
+        after = snap.upto_rev if snap is not None else 0
+        rows = [row for row in journal.rows if row.revision.rev > after]
         return StoredState(
             snapshot=snap.state if snap is not None else None,
             updates=[row.data for row in rows],
-            last_update_id=rows[-1].id if rows else after,
+            rev=rows[-1].revision.rev if rows else after,
             updates_since_snapshot=len(rows),
         )
 
-    async def append_updates(self, doc_id: str, updates: Sequence[PendingUpdate]) -> int:
-        journal = self._journal(doc_id)
-        if not updates:
-            raise ValueError("no updates to append")
-        rows = [_Row(self._last_id + i, u.data, u.author) for i, u in enumerate(updates, 1)]
-        self._last_id += len(rows)
-        journal.rows.extend(rows)  # all or nothing: nothing above can fail half-way
-        return self._last_id
+    @staticmethod
+    def _snapshot(journal: _Journal) -> _Snapshot | None:
+        return max(journal.snapshots, key=lambda s: s.upto_rev, default=None)
 
-    async def compact(self, doc_id: str, state: bytes, upto_update_id: int) -> None:
+    async def append_changes(
+        self, doc_id: str, changes: Sequence[Change], bindings: dict[int, str]
+    ) -> int:
         journal = self._journal(doc_id)
-        new = _Snapshot(upto_update_id, state)
-        journal.rows = [row for row in journal.rows if row.id > upto_update_id]
+        if not changes:
+            raise ValueError("no changes to append")
+        now = datetime.now(UTC)
+        first = journal.rev + 1
+        rows = [
+            JournalRow(
+                Revision(first + i, now, c.author_id, c.kind, c.added, c.removed), c.data, c.ids
+            )
+            for i, c in enumerate(changes)
+        ]
+        journal.rows.extend(rows)  # all or nothing: nothing above can fail half-way
+        journal.rev += len(rows)
+        for client, author in bindings.items():
+            journal.clients.setdefault(client, author)
+        return journal.rev
+
+    async def client_authors(self, doc_id: str, clients: Sequence[int]) -> dict[int, str]:
+        known = self._journals.get(doc_id, _Journal()).clients
+        return {c: known[c] for c in clients if c in known}
+
+    async def load_log(self, doc_id: str, upto_rev: int) -> JournalSlice:
+        journal = self._journals.get(doc_id, _Journal())
+        snap = self._snapshot(journal)
+        after = snap.upto_rev if snap is not None else 0
+        return JournalSlice(
+            snapshot=snap.state if snap is not None else None,
+            rows=[row for row in journal.rows if after < row.revision.rev <= upto_rev],
+            checkpoint=journal.chunks[-1].checkpoint if journal.chunks else None,
+        )
+
+    async def compact(self, doc_id: str, state: bytes, upto_rev: int, chunk: Chunk | None) -> None:
+        journal = self._journal(doc_id)
+        if chunk is not None:
+            if any(c.from_rev == chunk.from_rev for c in journal.chunks):
+                raise ValueError(f"revisions from {chunk.from_rev} are already folded")
+            journal.chunks.append(chunk)
+            journal.chunks.sort(key=lambda c: c.from_rev)
+            journal.rows = [row for row in journal.rows if row.revision.rev > chunk.to_rev]
         # Only snapshots that cover less: a concurrent compaction that went further wins.
-        kept = [s for s in journal.snapshots if s.upto_update_id > upto_update_id]
-        journal.snapshots = [*kept, new]
+        kept = [s for s in journal.snapshots if s.upto_rev > upto_rev]
+        journal.snapshots = [*kept, _Snapshot(upto_rev, state)]
+
+    async def import_history(
+        self, doc_id: str, snapshot: bytes, chunks: Sequence[Chunk], rev: int
+    ) -> None:
+        journal = self._journal(doc_id)
+        if journal.rev:
+            raise ValueError(f"{doc_id} already has revisions")
+        journal.chunks = list(chunks)
+        journal.snapshots = [_Snapshot(rev, snapshot)]
+        journal.rev = rev
+
+    async def replace_history(self, doc_id: str, upto_rev: int, chunk: Chunk) -> None:
+        journal = self._journal(doc_id)
+        journal.chunks = [chunk, *(c for c in journal.chunks if c.to_rev > upto_rev)]
+
+    async def load_history(
+        self, doc_id: str, after_rev: int = 0, upto_rev: int | None = None, *, data: bool = True
+    ) -> StoredHistory:
+        journal = self._journals.get(doc_id, _Journal())
+        upto = upto_rev if upto_rev is not None else 2**62
+        chunks = [c for c in journal.chunks if c.to_rev > after_rev and c.from_rev <= upto]
+        folded = chunks[-1].to_rev if chunks else 0
+        rows = [row for row in journal.rows if max(after_rev, folded) < row.revision.rev <= upto]
+        if not data:
+            chunks = [replace(c, data=b"") for c in chunks]
+            rows = [replace(row, data=b"") for row in rows]
+        return StoredHistory(chunks=chunks, rows=rows)
 
     async def count_updates(self, doc_id: str) -> int:
         """For tests: rows in the journal."""

@@ -8,7 +8,6 @@ from sqlalchemy import (
     BigInteger,
     DateTime,
     ForeignKey,
-    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -43,10 +42,32 @@ class Document(Base):
     view_token_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # The newest revision: a commit takes the next numbers by updating this row, which holds
+    # the row's lock until it commits, so revisions are gapless and in commit order even when
+    # several processes write one document.
+    rev: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    # No foreign key: adding one makes SQLite rebuild this table, and dropping the old table
+    # would cascade into every document's content (authors are never deleted anyway).
+    created_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
+
+
+class Author(Base):
+    """Who changes are attributed to; a browser creates one and keeps its secret."""
+
+    __tablename__ = "authors"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    color: Mapped[str] = mapped_column(String(7))
+    secret_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class DocumentUpdate(Base):
-    """The journal: every update, committed before it is forwarded."""
+    """The journal: every revision not yet folded into history, committed before it is
+    forwarded. ``data`` is what the revision changed (the transaction's own update: what a
+    client re-sent is not in it), ``ids`` the Yjs ids it inserted and deleted."""
 
     __tablename__ = "document_updates"
 
@@ -54,21 +75,23 @@ class DocumentUpdate(Base):
     document_id: Mapped[str] = mapped_column(
         String(32), ForeignKey("documents.id", ondelete="CASCADE")
     )
+    rev: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(10), server_default="edit")
+    author_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    added: Mapped[int] = mapped_column(Integer, server_default="0")
+    removed: Mapped[int] = mapped_column(Integer, server_default="0")
+    ids: Mapped[bytes] = mapped_column(LargeBinary)
     data: Mapped[bytes] = mapped_column(LargeBinary)
-    author: Mapped[str | None] = mapped_column(String(100), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
-    # Ids only ever grow: a snapshot covers the rows up to an id, so a reused id would be read
-    # as already folded. SQLite reuses the largest rowid + 1 (from 1 when the table is empty, as
-    # right after a compaction) unless the table is AUTOINCREMENT.
     __table_args__ = (
-        Index("ix_document_updates_document_id_id", "document_id", "id"),
+        UniqueConstraint("document_id", "rev"),
         {"sqlite_autoincrement": True},
     )
 
 
 class DocumentSnapshot(Base):
-    """The log folded up to ``upto_update_id`` (inclusive)."""
+    """The document as of revision ``upto_rev``, garbage-collected: what editing loads."""
 
     __tablename__ = "document_snapshots"
 
@@ -76,8 +99,57 @@ class DocumentSnapshot(Base):
     document_id: Mapped[str] = mapped_column(
         String(32), ForeignKey("documents.id", ondelete="CASCADE"), index=True
     )
-    upto_update_id: Mapped[int] = mapped_column(BigInteger)
+    upto_rev: Mapped[int] = mapped_column(BigInteger)
     state: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class HistoryChunk(Base):
+    """Revisions ``from_rev``..``to_rev`` folded by a compaction, losslessly: ``data`` merges
+    their updates (deleted content kept), ``revisions`` indexes each one (time, author, kind,
+    counts, ids), ``checkpoint`` is the encoded ``pycrdt.Snapshot`` right after ``to_rev``."""
+
+    __tablename__ = "document_history"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    document_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("documents.id", ondelete="CASCADE")
+    )
+    from_rev: Mapped[int] = mapped_column(BigInteger)
+    to_rev: Mapped[int] = mapped_column(BigInteger)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    revisions: Mapped[bytes] = mapped_column(LargeBinary)
+    checkpoint: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (UniqueConstraint("document_id", "from_rev"),)
+
+
+class DocumentClient(Base):
+    """A Yjs client id belongs, per document, to the first author whose connection used it
+    (``author_id`` NULL: an anonymous connection)."""
+
+    __tablename__ = "document_clients"
+
+    document_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True
+    )
+    client_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    author_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+
+
+class DocumentVersion(Base):
+    """A named revision."""
+
+    __tablename__ = "document_versions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    document_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("documents.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    rev: Mapped[int] = mapped_column(BigInteger)
+    author_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
@@ -94,6 +166,9 @@ class Activity(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     kind: Mapped[str] = mapped_column(String(20))
     user: Mapped[str] = mapped_column(String(100))
+    author_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    from_rev: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    to_rev: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     summary: Mapped[str] = mapped_column(Text)
 
     __table_args__ = (UniqueConstraint("document_id", "seq"),)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from quart import Blueprint, Response, jsonify, request
@@ -18,6 +19,7 @@ from swell.collab.peer import Role
 from swell.collab.ports import DocumentRecord
 from swell.transport.access import author_of, token_of, user_of
 from swell.transport.body import BadRequest, json_body, register_body_errors
+from swell.transport.history import is_history_file
 from swell.transport.rate_limit import ClientLimits
 
 
@@ -27,6 +29,7 @@ def create_api(
     *,
     max_body_bytes: int,
     limits: ClientLimits,
+    importer: Callable[[], Awaitable[tuple[Response, int]]] | None = None,
 ) -> Blueprint:
     """The calls that change a document take ``X-Swell-Author`` (who does it; 401 for a
     secret nobody has) and, from anonymous callers, ``X-Swell-User`` (a name)."""
@@ -44,6 +47,8 @@ def create_api(
     @api.post("/api/docs")
     async def create() -> tuple[Response, int]:
         limits.enforce(limits.creates, request.scope)
+        if importer is not None and is_history_file(request):
+            return await importer()  # a document created with an exported history
         author = await author_of(authors, request)
         fields = await body(required=set(), allowed={"title"})
         title = _title(fields.get("title", ""))
@@ -107,6 +112,7 @@ def _document(record: DocumentRecord, role: str) -> dict[str, Any]:
         "role": role,
         "created_at": isoformat(record.created_at),
         "updated_at": isoformat(record.updated_at),
+        "rev": record.rev,
     }
 
 

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from hypercorn.typing import ASGISendCallable
+from quart.asgi import ASGIHTTPConnection
+from quart.wrappers import Request
+
 from swell.transport.ws import PREFIX, Receive, Scope, Send, WebsocketEndpoint
 
 
@@ -21,3 +25,19 @@ class WebsocketRouter:
             await self._endpoint(scope, receive, send)
         else:
             await self._app(scope, receive, send)
+
+
+def body_limits(is_large: Callable[[Request], bool], limit: int) -> type[ASGIHTTPConnection]:
+    """Quart buffers every request body up to one ``MAX_CONTENT_LENGTH`` before any handler
+    runs. This connection class gives the requests ``is_large`` picks (history imports) a
+    larger buffer of their own, sized before the first byte arrives, and every other request
+    keeps the small one."""
+
+    class Connection(ASGIHTTPConnection):
+        def _create_request_from_scope(self, send: ASGISendCallable) -> Request:
+            request = super()._create_request_from_scope(send)
+            if is_large(request):
+                request.body = request.body_class(request.content_length, limit)
+            return request
+
+    return Connection

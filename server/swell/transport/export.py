@@ -1,4 +1,5 @@
-"""``/api/docs/{id}/content``: the document rendered as text, HTML or Markdown."""
+"""``/api/docs/{id}/content``: the document (or, with ``rev``, any past revision of it)
+rendered as text, HTML or Markdown."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from urllib.parse import quote
 from quart import Blueprint, Response, request
 
 from swell.collab.documents import Documents
+from swell.collab.history import History, RevisionNotFound
 from swell.collab.registry import LoadFailed, RoomRegistry
 from swell.feed.render_cache import RenderCache, committed_state
 from swell.rendering import document_html
@@ -20,7 +22,9 @@ FORMATS = {
 }
 
 
-def create_export(documents: Documents, rooms: RoomRegistry, renders: RenderCache) -> Blueprint:
+def create_export(
+    documents: Documents, rooms: RoomRegistry, renders: RenderCache, history: History
+) -> Blueprint:
     bp = Blueprint("export", __name__)
 
     @bp.get("/api/docs/<doc_id>/content")
@@ -29,25 +33,38 @@ def create_export(documents: Documents, rooms: RoomRegistry, renders: RenderCach
         fmt = request.args.get("format", "html")
         if fmt not in FORMATS:
             return error(400, "format must be one of: text, html, markdown")
+        rev = request.args.get("rev")
+        if rev is not None:
+            if not rev.isdigit() or len(rev) > 18:
+                return error(400, "rev must be a whole number")
+            try:
+                body = (await history.render(doc_id, int(rev), (fmt,)))[fmt]
+            except RevisionNotFound:
+                return error(404, "revision not found")
+            return _response(record.title, fmt, body)
         try:
             state, snapshot = await committed_state(rooms, doc_id)
         except LoadFailed:
             return error(503, "document could not be loaded")
         # Off the loop, and only once per state however often it is exported.
         body = (await renders.render(doc_id, state, snapshot, (fmt,)))[fmt]
-        if fmt == "html":
-            body = document_html(body, record.title)
-        content_type, extension = FORMATS[fmt]
-        response = Response(body, content_type=content_type)
-        response.headers["Content-Disposition"] = disposition(record.title, extension)
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        if fmt == "html":
-            response.headers["Content-Security-Policy"] = (
-                "default-src 'none'; style-src 'unsafe-inline'"
-            )
-        return response
+        return _response(record.title, fmt, body)
 
     return bp
+
+
+def _response(title: str, fmt: str, body: str) -> Response:
+    if fmt == "html":
+        body = document_html(body, title)
+    content_type, extension = FORMATS[fmt]
+    response = Response(body, content_type=content_type)
+    response.headers["Content-Disposition"] = disposition(title, extension)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    if fmt == "html":
+        response.headers["Content-Security-Policy"] = (
+            "default-src 'none'; style-src 'unsafe-inline'"
+        )
+    return response
 
 
 def disposition(title: str, extension: str) -> str:

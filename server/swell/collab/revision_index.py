@@ -1,0 +1,157 @@
+"""Every revision of one document in memory: its metadata and ids, and the state right after
+any of them (a checkpoint, computed from the nearest stored or remembered one).
+
+Built from the stored index (chunks' packed revisions and the journal's rows, without update
+data) and extended as revisions are added; pure, no I/O."""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from swell.collab.revisions import (
+    Checkpoint,
+    CorruptHistory,
+    Ranges,
+    decode_ids,
+    union,
+    unpack_revisions,
+)
+from swell.records import Revision, StoredHistory
+
+REMEMBER_EVERY = 256
+"""Checkpoints computed on the way to a revision are kept this often, so rendering any
+revision advances through at most this many revisions' ids from a known state."""
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One author's burst of consecutive revisions (what the history lists)."""
+
+    from_rev: int
+    to_rev: int
+    author_id: str | None
+    kind: str
+    added: int
+    removed: int
+    started_at: float  # seconds since the epoch
+    ended_at: float
+
+
+class RevisionIndex:
+    def __init__(self) -> None:
+        self.revisions: list[Revision] = []  # revisions[i].rev == first + i
+        self._ids: list[bytes] = []
+        self._first = 1
+        self._checkpoints: dict[int, bytes] = {}  # rev -> encoded checkpoint after it
+        self._checkpoint_revs: list[int] = []  # sorted keys of _checkpoints
+
+    @property
+    def newest(self) -> int:
+        return self._first + len(self.revisions) - 1 if self.revisions else self._first - 1
+
+    def extend(self, history: StoredHistory) -> None:
+        """Add what ``history`` holds after ``newest`` (it may overlap what is known)."""
+        for chunk in history.chunks:
+            if chunk.to_rev > self.newest:
+                for item in unpack_revisions(chunk.revisions):
+                    self._add(item.revision, item.ids)
+            self._remember(chunk.to_rev, chunk.checkpoint)
+        for row in history.rows:
+            self._add(row.revision, row.ids)
+
+    def _add(self, revision: Revision, ids: bytes) -> None:
+        if revision.rev <= self.newest:
+            return
+        if not self.revisions:
+            self._first = revision.rev
+        elif revision.rev != self.newest + 1:
+            raise CorruptHistory(f"revision {revision.rev} follows {self.newest}")
+        self.revisions.append(revision)
+        self._ids.append(ids)
+
+    def _remember(self, rev: int, checkpoint: bytes) -> None:
+        if rev not in self._checkpoints:
+            self._checkpoints[rev] = checkpoint
+            self._checkpoint_revs.insert(bisect_right(self._checkpoint_revs, rev), rev)
+
+    def revision(self, rev: int) -> Revision:
+        return self.revisions[rev - self._first]
+
+    def ids(self, rev: int) -> bytes:
+        return self._ids[rev - self._first]
+
+    def has(self, rev: int) -> bool:
+        return self._first <= rev <= self.newest
+
+    def checkpoint(self, rev: int) -> bytes:
+        """The encoded ``pycrdt.Snapshot`` of the document right after ``rev`` (0: empty)."""
+        if rev in self._checkpoints:
+            return self._checkpoints[rev]
+        i = bisect_right(self._checkpoint_revs, rev)
+        if i:
+            start = self._checkpoint_revs[i - 1]
+            state = Checkpoint.decode(self._checkpoints[start])
+        else:
+            start, state = self._first - 1, Checkpoint.empty()
+        for r in range(start + 1, rev + 1):
+            state.advance(decode_ids(self.ids(r)))
+            if (r - start) % REMEMBER_EVERY == 0 and r != rev:
+                self._remember(r, state.encode())
+        encoded = state.encode()
+        self._remember(rev, encoded)
+        return encoded
+
+    def changed_after(self, rev: int, upto: int) -> tuple[Ranges, Ranges]:
+        """Everything inserted and deleted by the revisions after ``rev`` up to ``upto``."""
+        inserted: Ranges = {}
+        deleted: Ranges = {}
+        for r in range(max(rev + 1, self._first), upto + 1):
+            ids = decode_ids(self.ids(r))
+            union(inserted, ids.inserted)
+            union(deleted, ids.deleted)
+        return inserted, deleted
+
+
+def group_entries(
+    revisions: Sequence[Revision], *, quiet_seconds: float, longest_seconds: float
+) -> list[Entry]:
+    """Bursts, oldest first: consecutive revisions of one author and kind, split where the
+    author was quiet longer than ``quiet_seconds`` or the burst passed ``longest_seconds``
+    (the activity feed's rule, so both describe the same bursts)."""
+    entries: list[Entry] = []
+    current: list[Revision] = []
+
+    def close() -> None:
+        if current:
+            first, last = current[0], current[-1]
+            entries.append(
+                Entry(
+                    first.rev,
+                    last.rev,
+                    first.author_id,
+                    first.kind,
+                    sum(r.added for r in current),
+                    sum(r.removed for r in current),
+                    first.at.timestamp(),
+                    last.at.timestamp(),
+                )
+            )
+            current.clear()
+
+    for revision in revisions:
+        if current:
+            first, last = current[0], current[-1]
+            at = revision.at.timestamp()
+            if (
+                revision.author_id != first.author_id
+                or revision.kind != first.kind
+                or revision.kind == "restore"
+                or at - last.at.timestamp() > quiet_seconds
+                or last.at.timestamp() - first.at.timestamp() >= longest_seconds
+            ):
+                close()
+        current.append(revision)
+    close()
+    return entries
