@@ -1,11 +1,11 @@
 """``python -m bench``: Swell side by side with its peers (see docs/performance.md).
 
-    python -m bench                      # the full suite (about 20 minutes)
+    python -m bench                      # the full suite (about 40 minutes)
     python -m bench --quick              # the smoke version: seconds, asserts convergence only
     python -m bench --only fanout,cold   # some scenarios
     python -m bench --servers swell,yws  # some servers (the bare relay always comes first)
     python -m bench --servers swell,pyrelay  # add the relay on Quart/Hypercorn (Swell's stack)
-    python -m bench --profile            # py-spy on Swell during fan-out N=200 and saturation
+    python -m bench --profile            # py-spy on Swell (fan-out N=200, saturation, history)
     python -m bench.compare OLD.json NEW.json
 
 Exit status: 0 when every run converged and nothing crashed (in the full suite a peer that

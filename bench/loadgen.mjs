@@ -308,6 +308,7 @@ class Client {
         this.received++
         this.noteArrival(update, t)
         this.pending.push(update)
+        if (this.onReceived) this.onReceived()
       }
     } else if (type === MSG_AUTH && this.hocuspocus) {
       const sub = decoding.readVarUint(decoder)
@@ -357,6 +358,31 @@ class Client {
     return t
   }
 
+  /** Select `length` characters of this client's paragraph at `index` and type `chars` over
+   * them: one update, with a deletion and an insertion. */
+  replace (index, length, chars, tag, receivers) {
+    const t = now()
+    this.doc.transact(() => {
+      this.text.delete(index, length)
+      this.text.insert(index, chars)
+    }, LOCAL)
+    this.registry.sent(this.doc.clientID, Y.getState(this.doc.store, this.doc.clientID), t, tag, receivers)
+    return t
+  }
+
+  /** Resolves to true once this (measuring) client has received the first n tracked edits of
+   * Yjs client `clientID`; false when timeoutMs passed first. */
+  hasEdits (clientID, n, timeoutMs = 30000) {
+    const has = () => (this.ptrs.get(clientID) ?? 0) >= n
+    if (has()) return Promise.resolve(true)
+    this.waiting ??= new Map()
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => { this.waiting.delete(clientID); resolve(false) }, timeoutMs)
+      this.waiting.set(clientID, () => { if (has()) { clearTimeout(timer); this.waiting.delete(clientID); resolve(true) } })
+      this.onReceived ??= () => { for (const check of [...this.waiting.values()]) check() }
+    })
+  }
+
   get clock () { return Y.getState(this.doc.store, this.doc.clientID) }
   get bufferedAmount () { return this.ws ? this.ws.bufferedAmount : 0 }
 
@@ -399,6 +425,9 @@ const fastMeta = (update) => {
 }
 
 const letter = () => LETTERS[Math.floor(Math.random() * LETTERS.length)]
+
+/** What the i-th update of the typing workload types: 1 to 8 characters. */
+const typed = (i) => Array.from({ length: 1 + (i % 8) }, letter).join('')
 
 // ---- helpers shared by the modes ----------------------------------------------------------------
 
@@ -673,8 +702,7 @@ const build = async () => {
   const t0 = now()
   for (let i = 0; i < total; i++) {
     if (i % every === 0) writer.text = null // start a new paragraph
-    const chars = Array.from({ length: 1 + (i % 8) }, letter).join('')
-    writer.edit(chars, 0, 1)
+    writer.edit(typed(i), 0, 1)
     ends.push(writer.clock)
     if (i % 100 === 99) {
       // keep the socket buffer and the server's backlog bounded, as a typing client would
@@ -701,6 +729,78 @@ const build = async () => {
     rate: Math.round(ends.length / (forwardedMs / 1000)),
     closed: closedClients([writer, observer]),
     doc_chars: writer.fragment.toString().length
+  }
+}
+
+/** The build workload (typed(i), a new paragraph every 100 updates) paced as people type: each
+ * writer sends its next update once the observer has its last, so that the server stores every
+ * update as a revision of its own (a fast burst from one socket is stored as fewer). To do that
+ * at more than one commit's pace, `sockets` writers type at once, each its own paragraph of
+ * `paragraph_every` updates; in rounds, each round by the next of the authors in `writer_urls`
+ * (one URL per author): the history has one burst per round. With replace_every k, every k-th
+ * update of a writer selects replace_span = [min, max] characters at a random place in its
+ * paragraph and types over them. */
+const paced = async () => {
+  const registry = new Registry()
+  const observer = new Client(registry)
+  await observer.connect(config.url, config.room)
+  const urls = config.writer_urls ?? [config.url]
+  const total = config.updates
+  const sockets = config.sockets ?? 8
+  const every = config.paragraph_every ?? 100
+  const replaceEvery = config.replace_every ?? 0
+  const [spanMin, spanMax] = config.replace_span ?? [12, 20]
+  let sent = 0
+  let typedChars = 0
+  let deleted = 0
+  let late = 0
+  let rounds = 0
+  const closed = []
+  const t0 = now()
+  const write = async (writer, count) => {
+    for (let j = 0; j < count && !writer.closed && Date.now() < deadline; j++) {
+      const i = sent++
+      const chars = typed(i)
+      const length = writer.text === null ? 0 : writer.text.length
+      if (replaceEvery && j % replaceEvery === replaceEvery - 1 && length > 0) {
+        const span = Math.min(length, spanMin + Math.floor(Math.random() * (spanMax - spanMin + 1)))
+        writer.replace(Math.floor(Math.random() * (length - span + 1)), span, chars, 0, 1)
+        deleted += span
+      } else {
+        writer.edit(chars, 0, 1)
+      }
+      typedChars += chars.length
+      if (!(await observer.hasEdits(writer.doc.clientID, j + 1))) late++
+    }
+  }
+  while (sent < total && Date.now() < deadline && !observer.closed) {
+    const url = urls[rounds % urls.length]
+    const count = Math.min(sockets, Math.ceil((total - sent) / every))
+    const writers = Array.from({ length: count }, () => new Client(registry, { measure: false }))
+    await Promise.all(writers.map((w) => w.connect(url, config.room)))
+    const left = total - sent // write() counts `sent` up as soon as it is called
+    const share = Math.floor(left / count)
+    await Promise.all(writers.map((w, k) => write(w, Math.min(every, share + (k < left % count ? 1 : 0)))))
+    closed.push(...closedClients(writers))
+    await closeAll(writers)
+    rounds++
+  }
+  const missing = await drain(registry, (config.drain_s ?? 60) * 1000)
+  observer.flush()
+  const forwardedMs = now() - t0
+  await mark('built', { updates: sent, missing })
+  await closeAll([observer])
+  return {
+    updates: sent,
+    missing,
+    late,
+    rounds,
+    forwarded_s: Math.round(forwardedMs) / 1000,
+    rate: Math.round(sent / (forwardedMs / 1000)),
+    closed,
+    doc_chars: observer.fragment.toString().length,
+    typed_chars: typedChars,
+    deleted_chars: deleted
   }
 }
 
@@ -865,7 +965,7 @@ const viewers = async () => {
   }
 }
 
-const modes = { fanout, saturation, idle, build, load, burst, viewers }
+const modes = { fanout, saturation, idle, build, paced, load, burst, viewers }
 
 const main = async () => {
   const mode = modes[config.mode]

@@ -323,6 +323,101 @@ def sigterm_table(result: Json) -> Table:
     return table
 
 
+def _kib(x: float) -> str:
+    return f"{x / 1024:,.1f} KiB" if x < 10 * 2**20 else f"{x / 2**20:,.2f} MiB"
+
+
+def history_table(result: Json) -> Table:
+    params = result["params"]
+    table = Table(
+        f"7. History: documents of {params['updates']:,} updates, read after a restart",
+        _columns(result),
+    )
+    for workload in params["workloads"]:
+        rows: dict[str, dict[str, Cell]] = {}
+
+        def put(key: str, server: str, cell: Cell, rows: dict[str, dict[str, Cell]] = rows) -> None:
+            rows.setdefault(key, {})[server] = cell
+
+        for server, runs in result["runs"].items():
+            run = runs.get(workload, {})
+            if "error" in run or not run:
+                put("render first", server, Cell(None, "error", ok=False))
+                continue
+            rd, hl, disk = run["renders"], run["history"], run["disk"]
+            ok = rd["newest_matches_live"]
+            put("render first", server, Cell(rd["first_ms"], _ms(rd["first_ms"]), ok))
+            for stat in ("p50", "p99", "max"):
+                put(
+                    f"render {stat}",
+                    server,
+                    Cell(rd["rest_ms"][stat], _ms(rd["rest_ms"][stat]), ok),
+                )
+            put("list first", server, Cell(hl["first_ms"], _ms(hl["first_ms"])))
+            put("list warm", server, Cell(hl["warm_ms"]["p50"], _ms(hl["warm_ms"]["p50"])))
+            plain = hl["plain_ms"]["p50"]
+            put("plain", server, Cell(plain, _ms(plain)))
+            pages = (
+                f"{_ms(hl['paging_ms']['max'])} ({hl['pages']} pages, {hl['entries']:,} entries)"
+            )
+            put("paging", server, Cell(hl["paging_ms"]["max"], pages))
+            put("early", server, Cell(hl["early_ms"]["p50"], _ms(hl["early_ms"]["p50"])))
+            per_k = 1000 / max(1, run["updates"])
+            put("history", server, Cell(disk["history_bytes"], _kib(disk["history_bytes"] * per_k)))
+            put(
+                "snapshot",
+                server,
+                Cell(disk["snapshot_bytes"], _kib(disk["snapshot_bytes"] * per_k)),
+            )
+            ratio = disk["history_bytes"] / max(1, disk["snapshot_bytes"])
+            put("ratio", server, Cell(ratio, f"{ratio:.2f}x"))
+            free = disk["free_bytes"]
+            put(
+                "file",
+                server,
+                Cell(disk["dir_bytes"], f"{disk['dir_bytes'] / 2**20:.2f} MiB ({_kib(free)} free)"),
+            )
+            table.notes.append(
+                f"{workload}: {run['typed_chars']:,} characters typed, {run['deleted_chars']:,} "
+                f"deleted, {run['doc_chars']:,} left (XML); {run['rev']:,} revisions; history "
+                f"{_kib(disk['history_bytes'])} in {disk['history_chunks']} chunks (merged "
+                f"updates {_kib(disk['history_data_bytes'])}, revision index "
+                f"{_kib(disk['history_index_bytes'])}, checkpoints "
+                f"{_kib(disk['history_checkpoint_bytes'])}); snapshot "
+                f"{_kib(disk['snapshot_bytes'])}; {disk['journal_rows']} journal rows left; "
+                f"{rd['all_ms']['count']} revisions rendered; built at {run['build_rate']:,}/s "
+                f"(server CPU {run['build_server_cpu_share']:.0%}); "
+                f"server RSS {rd['server_rss_mib_before']} → {rd['server_rss_mib_after']} MiB "
+                "over the renders"
+            )
+        early = next(
+            (
+                r[workload]["history"]["early_before"]
+                for r in result["runs"].values()
+                if "history" in r.get(workload, {})
+            ),
+            None,
+        )
+        labels = {
+            "render first": "content?rev=R (html): first request of a fresh process",
+            "render p50": "content?rev=R: the other random R, p50",
+            "render p99": "content?rev=R: the other random R, p99",
+            "render max": "content?rev=R: the other random R, max",
+            "list first": "history?limit=50: first request of a fresh process",
+            "list warm": "history?limit=50: warm, p50",
+            "plain": "GET /api/docs/{id} (yardstick): warm, p50",
+            "paging": "every page through `next`: slowest",
+            "early": f"history?limit=50&before={early}: warm, p50",
+            "history": "history per 1,000 updates",
+            "snapshot": "compacted snapshot per 1,000 updates",
+            "ratio": "history ÷ compacted snapshot",
+            "file": "data directory (SQLite file and WAL)",
+        }
+        table.rows += [Row(f"{workload}: {labels[k]}", v) for k, v in rows.items()]
+    table.notes.append("cold load for editing: table 4 (cold), which this scenario does not repeat")
+    return table
+
+
 TABLES: dict[str, Callable[[Json, bool], Table]] = {
     "fanout": fanout_table,
     "saturation": lambda r, q: saturation_table(r),
@@ -330,6 +425,7 @@ TABLES: dict[str, Callable[[Json, bool], Table]] = {
     "cold": lambda r, q: cold_table(r),
     "viewers": lambda r, q: viewers_table(r),
     "sigterm": lambda r, q: sigterm_table(r),
+    "history": lambda r, q: history_table(r),
 }
 
 
@@ -458,6 +554,33 @@ def targets(results: Json) -> list[Target]:
                 term["lost_pct"] == 0,
             )
         )
+    hist = _get(results, "history", "runs", "swell")
+    typing = _get(hist, "typing", "renders", "rest_ms", "p99")
+    if typing is not None:
+        size = results["history"]["params"]["updates"]
+        out.append(
+            Target(
+                f"content at a random revision of {size:,} updates: p99 ≤ 150 ms",
+                f"p99 {_ms(typing)} (max {_ms(hist['typing']['renders']['rest_ms']['max'])}); "
+                f"first request of a fresh process {_ms(hist['typing']['renders']['first_ms'])}",
+                typing <= 150,
+            )
+        )
+        ratios = {
+            w: r["disk"]["history_bytes"] / max(1, r["disk"]["snapshot_bytes"])
+            for w, r in hist.items()
+            if isinstance(r, dict) and "disk" in r
+        }
+        budget = [ratios.get(w) for w in ("typing", "deleting")]
+        out.append(
+            Target(
+                "history ≤ 3x the compacted document (typing, deleting)",
+                ", ".join(f"{w} {x:.2f}x" for w, x in ratios.items()),
+                all(x is not None and x <= 3 for x in budget),
+            )
+        )
+    else:
+        out.append(Target("content at a random revision: p99 ≤ 150 ms", "not measured", None))
     return out
 
 

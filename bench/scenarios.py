@@ -7,10 +7,14 @@ crash) are collected in ``Context.failures``.
 
 from __future__ import annotations
 
+import http.client
 import json
+import math
 import os
+import random
 import shutil
 import signal
+import sqlite3
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -18,12 +22,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from bench.generator import GeneratorFailed, GeneratorRun, Json, run_generator
 from bench.profiles import summarize
 from bench.servers import (
     BENCH_DIR,
     GENERATOR_CPU,
+    HOST,
     PEERS_PYTHON,
     Room,
     RunningServer,
@@ -532,6 +538,323 @@ def sigterm(ctx: Context) -> Json:
     return {"params": {"updates": updates}, "runs": runs}
 
 
+# ---- 7. history ---------------------------------------------------------------------------------
+
+# The documents (see docs/performance.md): the cold scenario's typing workload paced as people
+# type, so that every update is a revision (loadgen's `paced` mode: HISTORY_SOCKETS writers at
+# once, rounds by HISTORY_AUTHORS authors in turn); the same with every REPLACE_EVERY-th update
+# of a writer typing over REPLACE_SPAN characters (most of what is typed is deleted); and the
+# cold scenario's own build (one socket, as fast as it goes: the server stores fewer revisions).
+HISTORY_AUTHORS = 4
+HISTORY_SOCKETS = 8
+REPLACE_EVERY = 4
+REPLACE_SPAN = (12, 20)
+
+
+class HttpFailed(RuntimeError):
+    pass
+
+
+class _Http:
+    """One kept-alive HTTP/1.1 connection to the server; each call returns (ms, status, body)."""
+
+    def __init__(self, port: int, token: str) -> None:
+        self.port = port
+        self.headers = {"Authorization": f"Bearer {token}"}
+        self.conn: http.client.HTTPConnection | None = None
+
+    def get(self, path: str) -> tuple[float, int, bytes]:
+        for attempt in (0, 1):
+            if self.conn is None:
+                self.conn = http.client.HTTPConnection(HOST, self.port, timeout=120)
+            started = time.perf_counter()
+            try:
+                self.conn.request("GET", path, headers=self.headers)
+                response = self.conn.getresponse()
+                body = response.read()
+            except (http.client.HTTPException, ConnectionError):
+                self.close()  # the server closed a kept-alive connection: once more
+                if attempt:
+                    raise
+                continue
+            return (time.perf_counter() - started) * 1000, response.status, body
+        raise AssertionError("unreachable")
+
+    def json(self, path: str) -> tuple[float, Json]:
+        ms, status, body = self.get(path)
+        if status != 200:
+            raise HttpFailed(f"GET {path.split('?')[0]}: {status} {body[:200]!r}")
+        return ms, json.loads(body)
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
+def _stats(values: list[float]) -> Json:
+    """p50, p99 and max as the generator computes them (nearest rank), in ms."""
+    ordered = sorted(values)
+
+    def rank(p: float) -> float | None:
+        if not ordered:
+            return None
+        return round(
+            ordered[min(len(ordered) - 1, max(0, math.ceil(len(ordered) * p / 100) - 1))], 2
+        )
+
+    top = round(ordered[-1], 2) if ordered else None
+    return {"count": len(ordered), "p50": rank(50), "p99": rank(99), "max": top}
+
+
+def _make_author(srv: RunningServer, name: str) -> str:
+    """A new author's secret (``POST /api/authors``)."""
+    conn = http.client.HTTPConnection(HOST, srv.port, timeout=10)
+    try:
+        body = json.dumps({"name": name})
+        conn.request("POST", "/api/authors", body, {"Content-Type": "application/json"})
+        response = conn.getresponse()
+        data = response.read()
+        if response.status != 201:
+            raise HttpFailed(f"POST /api/authors: {response.status} {data[:200]!r}")
+        return str(json.loads(data)["secret"])
+    finally:
+        conn.close()
+
+
+def _stored_bytes(db: Path, doc_id: str) -> Json:
+    """What the SQLite file holds for one document: history chunks, snapshots, journal rows
+    (read after the server stopped); and the file itself, with its free pages."""
+    files = {p.name: p.stat().st_size for p in db.parent.glob(db.name + "*")}
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+
+        def one(sql: str) -> tuple[int, ...]:
+            row = conn.execute(sql, (doc_id,)).fetchone()
+            return tuple(int(v or 0) for v in row)
+
+        chunks, data, revisions, checkpoint = one(
+            "SELECT count(*), sum(length(data)), sum(length(revisions)), "
+            "sum(length(checkpoint)) FROM document_history WHERE document_id = ?"
+        )
+        snapshots, state = one(
+            "SELECT count(*), sum(length(state)) FROM document_snapshots WHERE document_id = ?"
+        )
+        newest = one(
+            "SELECT coalesce((SELECT length(state) FROM document_snapshots WHERE document_id = ? "
+            "ORDER BY upto_rev DESC LIMIT 1), 0)"
+        )
+        rows, journal = one(
+            "SELECT count(*), sum(length(data) + length(ids)) FROM document_updates "
+            "WHERE document_id = ?"
+        )
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        free = conn.execute("PRAGMA freelist_count").fetchone()[0]
+    conn.close()
+    return {
+        "history_chunks": chunks,
+        "history_bytes": data + revisions + checkpoint,
+        "history_data_bytes": data,
+        "history_index_bytes": revisions,
+        "history_checkpoint_bytes": checkpoint,
+        "snapshots": snapshots,
+        "snapshot_bytes": newest[0],
+        "snapshots_bytes": state,
+        "journal_rows": rows,
+        "journal_bytes": journal,
+        "file_bytes": files.get(db.name, 0),
+        "wal_bytes": sum(v for k, v in files.items() if k != db.name),
+        "free_bytes": free * page_size,
+        "used_bytes": (pages - free) * page_size,
+    }
+
+
+def _history_list(client: _Http, doc: str, newest: int, warm: int) -> Json:
+    """``/history?limit=50``: the first request of a fresh process, then warm; every page to
+    the first revision through ``next``; a page ending before an early revision."""
+    first_ms, page = client.json(f"{doc}/history?limit=50")
+    plain_ms = [client.json(doc)[0] for _ in range(warm)]  # the yardstick: a trivial request
+    warm_ms = [client.json(f"{doc}/history?limit=50")[0] for _ in range(warm)]
+    entries, pages, page_ms = len(page["entries"]), 1, []
+    following = page["next"]
+    while following is not None:
+        ms, page = client.json(f"{doc}/history?limit=50&before={following}")
+        page_ms.append(ms)
+        entries += len(page["entries"])
+        pages += 1
+        following = page["next"]
+    early = max(2, newest // 50)
+    early_ms = [client.json(f"{doc}/history?limit=50&before={early}")[0] for _ in range(warm)]
+    return {
+        "first_ms": round(first_ms, 2),
+        "warm_ms": _stats(warm_ms),
+        "plain_ms": _stats(plain_ms),
+        "entries": entries,
+        "pages": pages,
+        "paging_ms": _stats(page_ms),
+        "early_before": early,
+        "early_ms": _stats(early_ms),
+    }
+
+
+def _renders(client: _Http, doc: str, newest: int, samples: int, seed: int) -> Json:
+    """``/content?format=html&rev=R`` for random revisions: the first (fresh process, nothing
+    cached) apart from the rest; then the newest revision against the live document."""
+    revs = random.Random(seed).sample(range(1, newest + 1), min(samples, newest))
+    times: list[float] = []
+    for rev in revs:
+        ms, status, body = client.get(f"{doc}/content?format=html&rev={rev}")
+        if status != 200:
+            raise HttpFailed(f"content?rev={rev}: {status} {body[:200]!r}")
+        times.append(ms)
+    slowest = sorted(zip(times, revs, strict=True), reverse=True)
+    _, status, past = client.get(f"{doc}/content?format=html&rev={newest}")
+    _, live_status, live = client.get(f"{doc}/content?format=html")
+    _, missing_status, _ = client.get(f"{doc}/content?format=html&rev={newest + 1}")
+    return {
+        "first_ms": round(times[0], 2),
+        "first_rev": revs[0],
+        "rest_ms": _stats(times[1:]),
+        "all_ms": _stats(times),
+        "slowest": [(round(ms, 2), rev) for ms, rev in slowest[:5]],  # (ms, revision)
+        "newest_matches_live": status == live_status == 200 and past == live,
+        "beyond_newest_status": missing_status,
+        "newest_html_bytes": len(past),
+    }
+
+
+def history(ctx: Context) -> Json:
+    size = 120 if ctx.quick else 50000
+    params: Json = {
+        "updates": size,
+        "authors": 2 if ctx.quick else HISTORY_AUTHORS,
+        "sockets": 3 if ctx.quick else HISTORY_SOCKETS,
+        "paragraph_every": 20 if ctx.quick else 100,
+        "samples": 5 if ctx.quick else 200,
+        "warm": 2 if ctx.quick else 20,
+        "workloads": {
+            "typing": {"mode": "paced"},
+            "deleting": {
+                "mode": "paced",
+                "replace_every": REPLACE_EVERY,
+                "replace_span": list(REPLACE_SPAN),
+            },
+            "typing unpaced": {"mode": "build"},
+        },
+    }
+    quiet = 0.3 if ctx.quick else 3.0
+    runs: dict[str, Any] = {}
+    for spec in [s for s in ctx.servers if s.key == "swell"]:
+        ctx.say(f"- {spec.label}")
+        results: dict[str, Any] = {}
+        runs[spec.key] = results
+        for seed, (workload, options) in enumerate(params["workloads"].items()):
+            name = f"{spec.key}-history-{workload.replace(' ', '-')}"
+            srv = RunningServer(spec, ctx.work / name, ctx.logs, "history")
+            client: _Http | None = None
+            try:
+                srv.start()
+                room = srv.new_room(f"history-{workload}")
+                client = _Http(srv.port, parse_qs(urlsplit(room.url).query)["token"][0])
+                secrets = [_make_author(srv, f"Author {k + 1}") for k in range(params["authors"])]
+                config = {
+                    "url": room.url,
+                    "room": room.name,
+                    "updates": size,
+                    "writer_urls": [f"{room.url}&author={secret}" for secret in secrets],
+                    "sockets": params["sockets"],
+                    "paragraph_every": params["paragraph_every"],
+                    "state_file": str(ctx.work / f"{name}.json"),  # the build mode writes it
+                    "drain_s": 120,
+                    **options,
+                }
+                run, measured = _gen(ctx, srv, config, timeout=1800)
+                b = run.result
+                srv.wait_idle(quiet=quiet, limit=300)  # the room unloads (and compacts)
+                code, stop_s, _killed = srv.stop(timeout=30)  # closing compacts what is left
+                stored = _stored_bytes(srv.data_dir / "swell.db", room.name)
+                stored["dir_bytes"] = srv.disk_bytes()
+                doc = f"/api/docs/{room.name}"
+                srv.start()
+                _, record = client.json(doc)
+                newest = int(record["rev"])
+                listing = _history_list(client, doc, newest, params["warm"])
+                client.close()
+                srv.stop(timeout=30)
+                srv.start()  # a fresh process: no index, no history Doc, no render cached
+                rss_before = srv.rss()
+                with profiled(ctx, srv, f"history-{workload.replace(' ', '-')}"):
+                    renders = _renders(client, doc, newest, params["samples"], seed)
+                renders["server_rss_mib_before"] = round(rss_before / 2**20, 1)
+                renders["server_rss_mib_after"] = round(srv.rss() / 2**20, 1)
+                r = {
+                    "updates": b["updates"],
+                    "build_rate": b["rate"],
+                    "build_server_cpu_share": measured["server_cpu_share"],
+                    "build_missing": b["missing"],
+                    "build_late": b.get("late", 0),
+                    "rounds": b.get("rounds"),
+                    "typed_chars": b.get("typed_chars", sum(1 + i % 8 for i in range(size))),
+                    "deleted_chars": b.get("deleted_chars", 0),
+                    "doc_chars": b["doc_chars"],
+                    "rev": newest,
+                    "stop_code": code,
+                    "stop_s": round(stop_s, 2),
+                    "disk": stored,
+                    "history": listing,
+                    "renders": renders,
+                }
+                results[workload] = r
+                per_k = 1000 / max(1, b["updates"])
+                ratio = stored["history_bytes"] / max(1, stored["snapshot_bytes"])
+                ctx.say(
+                    f"  {workload}: {b['updates']} updates built at {b['rate']}/s "
+                    f"(typed {r['typed_chars']}, deleted {r['deleted_chars']} characters), "
+                    f"rev {newest}; history {stored['history_bytes'] * per_k / 1024:.1f} KiB "
+                    f"per 1,000 updates in {stored['history_chunks']} chunks, snapshot "
+                    f"{stored['snapshot_bytes'] / 1024:.1f} KiB: {ratio:.2f}x; journal rows left "
+                    f"{stored['journal_rows']}; file {stored['file_bytes'] / 2**20:.2f} MiB"
+                )
+                hl, rd = listing, renders
+                ctx.say(
+                    f"  {workload}: history list first {hl['first_ms']:.1f} ms, warm p50 "
+                    f"{hl['warm_ms']['p50']} ms, {hl['entries']} entries in {hl['pages']} pages "
+                    f"(p99 {hl['paging_ms']['p99']} ms); render first {rd['first_ms']:.0f} ms "
+                    f"(rev {rd['first_rev']}), then p50 {rd['rest_ms']['p50']} p99 "
+                    f"{rd['rest_ms']['p99']} max {rd['rest_ms']['max']} ms; RSS "
+                    f"{rd['server_rss_mib_before']} → {rd['server_rss_mib_after']} MiB"
+                )
+                problems = []
+                if b["missing"] or (config["mode"] == "paced" and newest != b["updates"]):
+                    problems.append(
+                        f"{newest} revisions for {b['updates']} updates sent ({b['missing']} "
+                        f"not forwarded, {r['build_late']} forwarded only after 30 s)"
+                    )
+                if not rd["newest_matches_live"]:
+                    problems.append("the newest revision renders unlike the live document")
+                if rd["beyond_newest_status"] != 404:
+                    problems.append(f"a revision past the newest gave {rd['beyond_newest_status']}")
+                if stored["history_chunks"] == 0 or stored["journal_rows"]:
+                    problems.append(
+                        f"not compacted: {stored['history_chunks']} chunks, "
+                        f"{stored['journal_rows']} journal rows"
+                    )
+                for problem in problems:
+                    ctx.fail("history", spec, f"{workload}: {problem}")
+            except (GeneratorFailed, ServerFailed, HttpFailed, OSError, KeyError) as e:
+                results[workload] = {"error": str(e)}
+                ctx.fail("history", spec, f"{workload}: {e}")
+            except (http.client.HTTPException, sqlite3.Error, ValueError) as e:
+                results[workload] = {"error": repr(e)}
+                ctx.fail("history", spec, f"{workload}: {e!r}")
+            finally:
+                if client is not None:
+                    client.close()
+                srv.kill()
+                shutil.rmtree(srv.data_dir, ignore_errors=True)
+    return {"params": params, "runs": runs}
+
+
 SCENARIOS: dict[str, tuple[str, Callable[[Context], Json]]] = {
     "fanout": ("1. fan-out latency", fanout),
     "saturation": ("2. saturation", saturation),
@@ -539,6 +862,7 @@ SCENARIOS: dict[str, tuple[str, Callable[[Context], Json]]] = {
     "cold": ("4. cold load", cold_load),
     "viewers": ("5. viewers (SSE)", viewers),
     "sigterm": ("6. SIGTERM right after a burst", sigterm),
+    "history": ("7. history (Swell only)", history),
 }
 
 

@@ -41,7 +41,15 @@ def test_the_bench_smoke_version_converges_everywhere(tmp_path: Path) -> None:
     record = json.loads(path.read_text())
     assert record["failures"] == []
     results = record["results"]
-    assert set(results) == {"fanout", "saturation", "connections", "cold", "viewers", "sigterm"}
+    assert set(results) == {
+        "fanout",
+        "saturation",
+        "connections",
+        "cold",
+        "viewers",
+        "sigterm",
+        "history",
+    }
     for scenario in ("fanout", "saturation", "connections", "viewers"):
         for server, run in results[scenario]["runs"].items():
             assert "error" not in run, (scenario, server, run)
@@ -51,5 +59,8 @@ def test_the_bench_smoke_version_converges_everywhere(tmp_path: Path) -> None:
     for server, runs in results["cold"]["runs"].items():
         for size, run in runs.items():
             assert run["complete"], ("cold", server, size, run)
+    for workload, run in results["history"]["runs"]["swell"].items():
+        assert "error" not in run, ("history", workload, run)
+        assert run["renders"]["newest_matches_live"], ("history", workload)
     swell_after_sigterm = results["sigterm"]["runs"]["swell"]
     assert swell_after_sigterm["lost_after_seen"] == 0  # nothing anyone was shown is ever lost
