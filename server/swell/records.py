@@ -87,12 +87,15 @@ class Chunk:
 
 @dataclass(frozen=True, slots=True)
 class JournalSlice:
-    """What a compaction folds: the snapshot, the journal rows up to a revision, and the
-    checkpoint the last history chunk ended with (None before the first)."""
+    """What a compaction folds: the snapshot and the journal rows up to a revision; and, to
+    know the state after them, the last stored checkpoint (packed; None before the first), the
+    revision it is at (0 for none), and the packed revision indexes of the chunks after it."""
 
     snapshot: bytes | None
     rows: Sequence[JournalRow]
     checkpoint: bytes | None
+    checkpoint_rev: int = 0
+    between: Sequence[bytes] = ()
 
 
 @dataclass(frozen=True, slots=True)

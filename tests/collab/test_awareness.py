@@ -122,3 +122,18 @@ def test_a_late_echo_of_a_departed_state_is_not_claimed() -> None:
     assert awareness.remove(ada) is not None
     assert awareness.apply(bob, (entry(7, 4, {"user": {"name": "Ada"}}),)) is None
     assert 7 not in awareness.states and bob.client_ids == set()
+
+
+def test_a_new_clients_first_state_at_clock_zero_is_ignored_as_yjs_does() -> None:
+    """A stock y-websocket client sends its first (empty) state with clock 0; Yjs and pycrdt
+    only take a new client's state from clock 1. It is ignored, never an error (it failed the
+    whole room), and the client's next state is taken."""
+    awareness = book()
+    stock = peer(Role.EDIT, 1)
+    assert awareness.apply(stock, (entry(12345, 0, {}),)) is None
+    assert 12345 not in stock.client_ids
+    assert awareness.apply(stock, (entry(12345, 0, {}), entry(77, 1, {"a": 1}))) is not None
+    update = awareness.apply(stock, (entry(12345, 1, {"user": {"name": "Ada"}}),))
+    assert update is not None
+    assert awareness.states[12345] == {"user": {"name": "Ada"}}
+    assert [e.client_id for e in decode_awareness_entries(update)] == [12345]

@@ -467,3 +467,45 @@ def test_remembered_checkpoints_do_not_change_answers() -> None:
         assert backward.checkpoint(r) == answers[r]
     final = checkpoint_after(Checkpoint.empty(), [c.ids for c in changes])
     assert Checkpoint.decode(answers[revs[-1]]) == final
+
+
+@pytest.mark.parametrize("every", [5, 10_000])
+async def test_sparse_checkpoints_render_every_revision(
+    every: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks store a checkpoint only every ``CHECKPOINT_EVERY`` revisions (their size grows
+    with the document's deletions); every revision still renders as it was, and the stored
+    data is compressed."""
+    from swell.collab import compaction
+    from swell.collab.revisions import unpack_blob
+
+    monkeypatch.setattr(compaction, "CHECKPOINT_EVERY", every)
+    monkeypatch.setattr(compaction, "COMPACT_INTERVAL", 0.0)
+    store = MemoryDocumentStore()
+    store.add_document("doc")
+    room = await Room.load("doc", store, compact_every=3)
+    peer = Peer(Role.EDIT, author=ADA)
+    room.join(peer)
+    writer: Doc[Any] = Doc()
+    texts: dict[int, str] = {}
+    for edit in tiptap_typing():
+        room.receive(peer, create_update_message(update_of(writer, edit)))
+        await room.flush()
+        texts[room.rev] = render_formats(fragment(writer), ("text",))["text"]
+        await room._compaction.wait()  # as often as compact_every allows
+    await room.close()
+    chunks = (await store.load_history("doc")).chunks
+    stored = [c for c in chunks if c.checkpoint]
+    assert len(chunks) > 3
+    if every == 5:
+        assert 1 < len(stored) < len(chunks)
+    else:
+        assert stored == []
+    for chunk in stored:
+        Checkpoint.decode(unpack_blob(chunk.checkpoint))
+    history = History(store, cast(Any, None), quiet_seconds=3)
+    try:
+        for r, text in texts.items():
+            assert (await history.render("doc", r, ("text",)))["text"] == text, r
+    finally:
+        history.close()

@@ -13,7 +13,7 @@ from swell.collab.history import History, RevisionNotFound
 from swell.collab.peer import Peer, Role
 from swell.collab.registry import RoomRegistry
 from swell.collab.retention import HistoryRetention
-from swell.collab.revisions import unpack_revisions
+from swell.collab.revisions import unpack_blob, unpack_revisions
 from swell.storage.catalog import SqlDocumentCatalog
 from swell.storage.document_store import SqlDocumentStore
 
@@ -95,7 +95,7 @@ async def test_old_history_is_folded_and_newer_history_stays(stores: Stores) -> 
                 await history.render("r1", rev, ("html",))
         # The deleted paragraph's text is gone from storage.
         stored = await store.load_history("r1")
-        assert b"deleted long ago" not in b"".join(c.data for c in stored.chunks)
+        assert b"deleted long ago" not in b"".join(unpack_blob(c.data) for c in stored.chunks)
         assert [(c.from_rev, c.to_rev) for c in stored.chunks] == [(3, 3), (4, 5)]
         entries, _ = await history.entries("r1", limit=10)
         assert [(e.from_rev, e.to_rev) for e in entries][-1][0] == 3

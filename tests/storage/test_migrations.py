@@ -9,6 +9,7 @@ from pathlib import Path
 from alembic import command
 from pycrdt import Doc, Text
 
+from swell.collab.revisions import unpack_blob
 from swell.migrate import alembic_config, upgrade_database
 from swell.records import StoredHistory
 from swell.storage.document_store import SqlDocumentStore
@@ -90,7 +91,7 @@ def test_existing_content_becomes_revision_one_and_nothing_is_lost(tmp_path: Pat
     assert [(c.from_rev, c.to_rev) for c in history.chunks] == [(1, 1)]
     assert [r.revision.rev for r in history.rows] == [2]
     rebuilt: Doc = Doc()
-    rebuilt.apply_update(history.chunks[0].data)
+    rebuilt.apply_update(unpack_blob(history.chunks[0].data))
     assert str(rebuilt.get("t", type=Text)) == "hello world"
 
 

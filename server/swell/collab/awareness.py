@@ -126,6 +126,10 @@ class OwnedAwareness:
         losers: list[Peer] = []  # silent owners whose ids were taken over
         now = time.monotonic()
         for entry in entries:
+            if entry.clock == 0 and entry.client_id not in self._awareness.meta:
+                # Yjs (and pycrdt) take a new client's state from clock 1 on; a stock
+                # y-websocket client's first, empty state has clock 0 and is ignored there too.
+                continue
             owner = self._owners.get(entry.client_id)
             if owner is not peer and not self._may_claim(peer, owner, entry, now):
                 continue  # an echo: stock clients re-send every state they hear of
@@ -155,13 +159,17 @@ class OwnedAwareness:
         update = encode_awareness_entries(cleaned)
         self._awareness.apply_awareness_update(update, origin=peer)
         self._everyone = None
+        # Only what pycrdt took is sent on (it ignores states no newer than the ones it has).
+        taken = [
+            c for c, clock, _ in cleaned if self._awareness.meta.get(c, {}).get("clock") == clock
+        ]
         for client_id, _, text in cleaned:
             if text == "null" and self._owners.get(client_id) is peer:
                 del self._owners[client_id]
                 peer.client_ids.discard(client_id)
         for changed in [peer, *losers]:
             self._note_identity(changed)
-        return self._awareness.encode_awareness_update([c for c, _, _ in cleaned])
+        return self._awareness.encode_awareness_update(taken) if taken else None
 
     def name_of(self, peer: Peer) -> str | None:
         """The socket's current name, kept up to date by every change of its states (cheap:

@@ -12,10 +12,14 @@ from pycrdt import Doc, TransactionEvent, get_update, merge_updates
 
 from swell.collab.ports import Chunk, DocumentStore, JournalSlice
 from swell.collab.revisions import (
+    CHECKPOINT_EVERY,
     Checkpoint,
     IndexedRevision,
     checkpoint_after,
+    pack_blob,
     pack_revisions,
+    unpack_blob,
+    unpack_revisions,
 )
 from swell.protocol.messages import decode_state_vector
 from swell.records import StoredState
@@ -73,16 +77,24 @@ def _fold(
 
 def history_chunk(old: JournalSlice) -> Chunk:
     """The revisions of ``old`` without loss: their updates merged (never through a Doc, which
-    would drop deleted content), their index packed, and the checkpoint after the last."""
+    would drop deleted content), their index packed, and (every ``CHECKPOINT_EVERY``
+    revisions) the checkpoint after the last."""
     rows = old.rows
-    start = Checkpoint.decode(old.checkpoint) if old.checkpoint else Checkpoint.empty()
     data = rows[0].data if len(rows) == 1 else merge_updates(*(row.data for row in rows))
+    to_rev = rows[-1].revision.rev
+    checkpoint = b""
+    if to_rev - old.checkpoint_rev >= CHECKPOINT_EVERY:
+        start = Checkpoint.decode(unpack_blob(old.checkpoint)) if old.checkpoint else None
+        ids = [i.ids for packed in old.between for i in unpack_revisions(packed)]
+        ids += [row.ids for row in rows]
+        state = checkpoint_after(start or Checkpoint.empty(), ids)
+        checkpoint = pack_blob(state.encode())
     return Chunk(
         from_rev=rows[0].revision.rev,
-        to_rev=rows[-1].revision.rev,
-        data=data,
+        to_rev=to_rev,
+        data=pack_blob(data),
         revisions=pack_revisions([IndexedRevision(row.revision, row.ids) for row in rows]),
-        checkpoint=checkpoint_after(start, (row.ids for row in rows)).encode(),
+        checkpoint=checkpoint,
     )
 
 

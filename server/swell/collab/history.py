@@ -22,7 +22,7 @@ from swell.collab.history_docs import HistoryDocs, doc_at
 from swell.collab.ports import DocumentStore
 from swell.collab.registry import RoomRegistry
 from swell.collab.revision_index import Entry, RevisionIndex, group_entries
-from swell.collab.revisions import encode_delete_set
+from swell.collab.revisions import Checkpoint, encode_delete_set
 from swell.records import AuthorRecord
 from swell.rendering import render_formats
 from swell.rendering.changes import render_changes
@@ -153,9 +153,11 @@ class History:
         index = await self.index(doc_id)
         if not index.has(rev):
             raise RevisionNotFound(rev)
-        checkpoint = index.checkpoint(rev)
+        state, checkpoint = index.state(rev)
         started = time.perf_counter()
-        rendered = await self.docs.run(doc_id, rev, lambda doc: _render_at(doc, checkpoint, wanted))
+        rendered = await self.docs.run(
+            doc_id, rev, lambda doc: _render_at(doc, checkpoint, state, wanted)
+        )
         log.debug("rendered %s@%d in %.1f ms", doc_id, rev, (time.perf_counter() - started) * 1e3)
         for f, text in rendered.items():
             self._keep((doc_id, rev, f), text)
@@ -246,8 +248,10 @@ def _at(doc: Doc[Any], checkpoint: bytes) -> Doc[Any]:
     return doc_at(doc, checkpoint)
 
 
-def _render_at(doc: Doc[Any], checkpoint: bytes, formats: tuple[str, ...]) -> dict[str, str]:
-    past = _at(doc, checkpoint)
+def _render_at(
+    doc: Doc[Any], checkpoint: bytes, state: Checkpoint, formats: tuple[str, ...]
+) -> dict[str, str]:
+    past = doc_at(doc, checkpoint, state)
     return render_formats(past.get("default", type=XmlFragment), formats)
 
 

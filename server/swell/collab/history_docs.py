@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from pycrdt import Doc, Snapshot
 
 from swell.collab.ports import DocumentStore
-from swell.collab.revisions import Checkpoint, Ranges, encode_delete_set, union
+from swell.collab.revisions import Checkpoint, Ranges, encode_delete_set, union, unpack_blob
 from swell.protocol.messages import decode_state_vector
 
 T = TypeVar("T")
@@ -59,7 +59,7 @@ class HistoryDocs:
         parts: list[bytes] = []
         if reach < upto:
             history = await self._store.load_history(doc_id, after_rev=reach)
-            parts = [c.data for c in history.chunks] + [r.data for r in history.rows]
+            parts = [unpack_blob(c.data) for c in history.chunks] + [r.data for r in history.rows]
             newest = [c.to_rev for c in history.chunks] + [r.revision.rev for r in history.rows]
             upto = max([reach, *newest])
         else:
@@ -117,7 +117,7 @@ class _Stale(RuntimeError):
     pass
 
 
-def doc_at(history: Doc[Any], checkpoint: bytes) -> Doc[Any]:
+def doc_at(history: Doc[Any], checkpoint: bytes, state: Checkpoint | None = None) -> Doc[Any]:
     """The document as it was at ``checkpoint`` (an encoded ``pycrdt.Snapshot``), from a Doc
     that kept every revision's content.
 
@@ -125,8 +125,9 @@ def doc_at(history: Doc[Any], checkpoint: bytes) -> Doc[Any]:
     the snapshot's clock falls one past the block's start (typing "Hello" one key at a time and
     asking for the state after "H" gives "Hello"): every other offset is cut right. The
     structs it included past the snapshot's clocks are deleted again here, and the snapshot's
-    own deletions re-applied, so the result holds exactly what the snapshot says."""
-    state = Checkpoint.decode(checkpoint)
+    own deletions re-applied, so the result holds exactly what the snapshot says. ``state``:
+    the checkpoint already decoded, if the caller has it."""
+    state = state if state is not None else Checkpoint.decode(checkpoint)
     past = Doc.from_snapshot(Snapshot.decode(checkpoint), history)
     extra: Ranges = {}
     for client, end in decode_state_vector(past.get_state()).items():

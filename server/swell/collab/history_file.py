@@ -29,12 +29,15 @@ from pycrdt import Doc, XmlFragment
 
 from swell.collab.history_docs import doc_at
 from swell.collab.revisions import (
+    CHECKPOINT_EVERY,
     KINDS,
     Checkpoint,
     CorruptHistory,
     IndexedRevision,
     decode_ids,
+    pack_blob,
     pack_revisions,
+    unpack_blob,
     unpack_revisions,
 )
 from swell.protocol.messages import decode_state_vector
@@ -73,7 +76,7 @@ def encode_history_file(
     updates: list[dict[str, Any]] = []
     for chunk in stored.chunks:
         revisions += unpack_revisions(chunk.revisions)
-        updates.append(_update(chunk.from_rev, chunk.to_rev, chunk.data))
+        updates.append(_update(chunk.from_rev, chunk.to_rev, unpack_blob(chunk.data)))
     for row in stored.rows:
         revisions.append(IndexedRevision(row.revision, row.ids))
         updates.append(_update(row.revision.rev, row.revision.rev, row.data))
@@ -217,6 +220,7 @@ def build_import(file: HistoryFile) -> ImportedHistory:
     chunks: list[Chunk] = []
     by_rev = {r.revision.rev: r for r in file.revisions}
     checkpoint = Checkpoint.empty()
+    stored_at = 0
     for start, end, update in file.updates:
         try:
             history.apply_update(update)
@@ -225,7 +229,11 @@ def build_import(file: HistoryFile) -> ImportedHistory:
         items = [by_rev[r] for r in range(start, end + 1)]
         for item in items:
             checkpoint.advance(decode_ids(item.ids))
-        chunks.append(Chunk(start, end, update, pack_revisions(items), checkpoint.encode()))
+        keep = not chunks or end - stored_at >= CHECKPOINT_EVERY
+        if keep:
+            stored_at = end
+        stored = pack_blob(checkpoint.encode()) if keep else b""
+        chunks.append(Chunk(start, end, pack_blob(update), pack_revisions(items), stored))
     clocks = {c: k for c, k in decode_state_vector(history.get_state()).items() if k}
     if clocks != {c: k for c, k in checkpoint.clocks.items() if k}:
         raise InvalidHistoryFile("the updates do not hold what the revisions' ids say")

@@ -21,9 +21,12 @@ from swell.collab.ports import Chunk, DocumentStore
 from swell.collab.revisions import (
     Checkpoint,
     IndexedRevision,
+    checkpoint_after,
     encode_delete_set,
     encode_ids,
+    pack_blob,
     pack_revisions,
+    unpack_blob,
     unpack_revisions,
 )
 from swell.records import Revision
@@ -107,13 +110,23 @@ def fold_chunks(chunks: Sequence[Chunk]) -> Chunk:
     garbage-collected, so deleted text is gone but every id later revisions build on stays."""
     history: Doc[Any] = Doc(skip_gc=True)
     for chunk in chunks:
-        history.apply_update(chunk.data)
+        history.apply_update(unpack_blob(chunk.data))
     last = chunks[-1]
-    past = doc_at(history, last.checkpoint)
+    # The state after the last: the last stored checkpoint (the first chunk always has one:
+    # it starts the document or is an earlier fold) advanced through the revisions after it.
+    stored = max((i for i, c in enumerate(chunks) if c.checkpoint), default=None)
+    start = Checkpoint.empty()
+    if stored is not None:
+        start = Checkpoint.decode(unpack_blob(chunks[stored].checkpoint))
+    following = chunks[stored + 1 :] if stored is not None else chunks
+    checkpoint = checkpoint_after(
+        start, [i.ids for c in following for i in unpack_revisions(c.revisions)]
+    )
+    encoded = checkpoint.encode()
+    past = doc_at(history, encoded, checkpoint)
     collected: Doc[Any] = Doc()
     collected.apply_update(past.get_update())
     revisions = [item.revision for c in chunks for item in unpack_revisions(c.revisions)]
-    checkpoint = Checkpoint.decode(last.checkpoint)
     inserted = {client: [(0, clock)] for client, clock in checkpoint.clocks.items() if clock}
     ids = encode_ids(inserted, bytes(encode_delete_set(checkpoint.deleted)))
     revision = Revision(
@@ -127,7 +140,7 @@ def fold_chunks(chunks: Sequence[Chunk]) -> Chunk:
     return Chunk(
         from_rev=last.to_rev,
         to_rev=last.to_rev,
-        data=collected.get_update(),
+        data=pack_blob(collected.get_update()),
         revisions=pack_revisions([IndexedRevision(revision, ids)]),
-        checkpoint=last.checkpoint,
+        checkpoint=pack_blob(encoded),  # a fold always keeps its checkpoint
     )

@@ -16,6 +16,7 @@ from swell.collab.revisions import (
     Ranges,
     decode_ids,
     union,
+    unpack_blob,
     unpack_revisions,
 )
 from swell.records import Revision, StoredHistory
@@ -57,7 +58,8 @@ class RevisionIndex:
             if chunk.to_rev > self.newest:
                 for item in unpack_revisions(chunk.revisions):
                     self._add(item.revision, item.ids)
-            self._remember(chunk.to_rev, chunk.checkpoint)
+            if chunk.checkpoint:
+                self._remember(chunk.to_rev, unpack_blob(chunk.checkpoint))
         for row in history.rows:
             self._add(row.revision, row.ids)
 
@@ -87,8 +89,13 @@ class RevisionIndex:
 
     def checkpoint(self, rev: int) -> bytes:
         """The encoded ``pycrdt.Snapshot`` of the document right after ``rev`` (0: empty)."""
+        return self.state(rev)[1]
+
+    def state(self, rev: int) -> tuple[Checkpoint, bytes]:
+        """The state right after ``rev``, decoded and encoded (one decode, not two)."""
         if rev in self._checkpoints:
-            return self._checkpoints[rev]
+            encoded = self._checkpoints[rev]
+            return Checkpoint.decode(encoded), encoded
         i = bisect_right(self._checkpoint_revs, rev)
         if i:
             start = self._checkpoint_revs[i - 1]
@@ -101,7 +108,7 @@ class RevisionIndex:
                 self._remember(r, state.encode())
         encoded = state.encode()
         self._remember(rev, encoded)
-        return encoded
+        return state, encoded
 
     def changed_after(self, rev: int, upto: int) -> tuple[Ranges, Ranges]:
         """Everything inserted and deleted by the revisions after ``rev`` up to ``upto``."""

@@ -295,6 +295,31 @@ def unpack_revisions(data: bytes) -> list[IndexedRevision]:
     return result
 
 
+# ---- stored blobs ----------------------------------------------------------------------
+
+BLOB_VERSION = 1
+CHECKPOINT_EVERY = 2000
+"""A history chunk stores its checkpoint only when this many revisions passed since the last
+stored one: each checkpoint holds the whole delete set so far, so one per chunk grows with the
+square of a document's deletions. Any other revision's state is the nearest stored checkpoint
+advanced through the revisions' ids in between."""
+
+
+def pack_blob(data: bytes) -> bytes:
+    """A chunk's merged update or checkpoint as stored: zlib-compressed (typing history is
+    very repetitive: one item per keystroke, the same client id in every one)."""
+    return bytes([BLOB_VERSION]) + zlib.compress(data, 6)
+
+
+def unpack_blob(blob: bytes) -> bytes:
+    if not blob or blob[0] != BLOB_VERSION:
+        raise CorruptHistory("unknown history blob format")
+    try:
+        return zlib.decompress(blob[1:])
+    except zlib.error as e:
+        raise CorruptHistory(str(e)) from e
+
+
 def checkpoint_after(start: Checkpoint, ids: Iterable[bytes]) -> Checkpoint:
     """``start`` advanced by each revision's ids (a copy; ``start`` is left as it was)."""
     checkpoint = start.copy()

@@ -166,16 +166,31 @@ class SqlDocumentStore:
                     .order_by(DocumentUpdate.rev)
                 )
             ).all()
-            checkpoint = await connection.scalar(
-                select(HistoryChunk.checkpoint)
-                .where(HistoryChunk.document_id == doc_id)
-                .order_by(HistoryChunk.to_rev.desc())
-                .limit(1)
-            )
+            stored = (
+                await connection.execute(
+                    select(HistoryChunk.checkpoint, HistoryChunk.to_rev)
+                    .where(HistoryChunk.document_id == doc_id, HistoryChunk.checkpoint != b"")
+                    .order_by(HistoryChunk.to_rev.desc())
+                    .limit(1)
+                )
+            ).first()
+            checkpoint_rev = stored.to_rev if stored is not None else 0
+            between = (
+                await connection.scalars(
+                    select(HistoryChunk.revisions)
+                    .where(
+                        HistoryChunk.document_id == doc_id,
+                        HistoryChunk.from_rev > checkpoint_rev,
+                    )
+                    .order_by(HistoryChunk.from_rev)
+                )
+            ).all()
         return JournalSlice(
             snapshot=snap.state if snap is not None else None,
             rows=[_journal_row(row) for row in rows],
-            checkpoint=checkpoint,
+            checkpoint=stored.checkpoint if stored is not None else None,
+            checkpoint_rev=checkpoint_rev,
+            between=list(between),
         )
 
     async def compact(self, doc_id: str, state: bytes, upto_rev: int, chunk: Chunk | None) -> None:

@@ -101,10 +101,14 @@ class MemoryDocumentStore:
         journal = self._journals.get(doc_id, _Journal())
         snap = self._snapshot(journal)
         after = snap.upto_rev if snap is not None else 0
+        stored = [c for c in journal.chunks if c.checkpoint]
+        checkpoint_rev = stored[-1].to_rev if stored else 0
         return JournalSlice(
             snapshot=snap.state if snap is not None else None,
             rows=[row for row in journal.rows if after < row.revision.rev <= upto_rev],
-            checkpoint=journal.chunks[-1].checkpoint if journal.chunks else None,
+            checkpoint=stored[-1].checkpoint if stored else None,
+            checkpoint_rev=checkpoint_rev,
+            between=[c.revisions for c in journal.chunks if c.from_rev > checkpoint_rev],
         )
 
     async def compact(self, doc_id: str, state: bytes, upto_rev: int, chunk: Chunk | None) -> None:

@@ -22,6 +22,7 @@ from swell.collab.revisions import (
     IndexedRevision,
     encode_delete_set,
     encode_ids,
+    pack_blob,
     pack_revisions,
 )
 from swell.records import Revision
@@ -226,9 +227,9 @@ def _fold_existing_content() -> None:
             ),
             {
                 "d": doc_id,
-                "data": merge_updates(*parts) if parts else b"\x00\x00",
+                "data": pack_blob(merge_updates(*parts) if parts else b"\x00\x00"),
                 "rev": index,
-                "cp": checkpoint.encode(),
+                "cp": pack_blob(checkpoint.encode()),
                 "t": now,
             },
         )
