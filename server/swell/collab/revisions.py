@@ -101,6 +101,43 @@ def union(into: Ranges, other: Ranges) -> None:
             add_range(into, client, start, end)
 
 
+def subtract(ranges: Ranges, other: Ranges) -> Ranges:
+    """What ``ranges`` holds that ``other`` does not (both sorted and merged)."""
+    out: Ranges = {}
+    for client, spans in ranges.items():
+        cut = other.get(client)
+        if not cut:
+            out[client] = list(spans)
+            continue
+        kept: list[tuple[int, int]] = []
+        i = 0
+        for start, end in spans:
+            while i < len(cut) and cut[i][1] <= start:
+                i += 1
+            j = i
+            while start < end and j < len(cut) and cut[j][0] < end:
+                if cut[j][0] > start:
+                    kept.append((start, cut[j][0]))
+                start = max(start, cut[j][1])
+                j += 1
+            if start < end:
+                kept.append((start, end))
+        if kept:
+            out[client] = kept
+    return out
+
+
+def clip(ranges: Ranges, clocks: dict[int, int]) -> Ranges:
+    """The part of ``ranges`` below each client's clock (ids that exist)."""
+    out: Ranges = {}
+    for client, spans in ranges.items():
+        limit = clocks.get(client, 0)
+        kept = [(s, min(e, limit)) for s, e in spans if s < limit]
+        if kept:
+            out[client] = kept
+    return out
+
+
 def contains(ranges: Ranges, client: int, clock: int) -> bool:
     for start, end in ranges.get(client, ()):
         if start <= clock < end:

@@ -10,14 +10,24 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pycrdt import Doc, Subscription, TransactionEvent, get_update, merge_updates
+from pycrdt import Doc, Snapshot, get_update, merge_updates
 
 from swell.collab.edit_counter import EditCounter
 from swell.collab.peer import CloseCode, Peer
 from swell.collab.ports import ANONYMOUS, Change, DocumentStore
-from swell.collab.revisions import encode_ids
+from swell.collab.revisions import (
+    Checkpoint,
+    Ranges,
+    add_range,
+    clip,
+    decode_delete_set,
+    encode_delete_set,
+    encode_ids,
+    subtract,
+    union,
+)
 from swell.protocol.messages import decode_state_vector, encode_update
-from swell.protocol.updates import MalformedUpdate, struct_ranges
+from swell.protocol.updates import MalformedUpdate, read_update
 from swell.records import AuthorRecord
 
 log = logging.getLogger(__name__)
@@ -130,13 +140,14 @@ class Writer:
         self._new_bindings: dict[int, str] = {}
         # Per update of the batch being applied: {client: (first, end clock)} of its structs,
         # None for bytes that are not an update.
-        self._structs: dict[LocalUpdate, dict[int, tuple[int, int]] | None] = {}
-        self._transaction: tuple[bytes, bytes] | None = None  # (update, delete set)
-        # The Doc's state vector, kept up to date from each transaction's own update: decoding
-        # the whole state vector per run would cost O(clients) on the hot path.
-        self._clocks = decode_state_vector(doc.get_state())
-        self._inserted: dict[int, tuple[int, int]] = {}  # by the last transaction
-        self._subscription: Subscription | None = doc.observe(self._on_transaction)
+        self._structs: dict[LocalUpdate, tuple[dict[int, tuple[int, int]], int] | None] = {}
+        # What the Doc holds, kept up to date from every update applied (each update is read
+        # once anyway, for its client ids): its clocks and everything deleted. A run's revision
+        # is what its updates add to these. (pycrdt's transaction events carry the same, but
+        # observing them doubled the cost of applying an update: measured.)
+        known = Checkpoint.decode(Snapshot.from_doc(doc).encode())
+        self._clocks = known.clocks
+        self._deleted = known.deleted
         self._on_batch = on_batch
         self._on_failure = on_failure
         self._inbox = _Inbox()
@@ -163,24 +174,8 @@ class Writer:
 
     # ---- the inbox ------------------------------------------------------------------------
 
-    def _on_transaction(self, event: TransactionEvent) -> None:
-        """Keep what the transaction just committed changed: its own update (what a client
-        re-sent is not in it) and what it deleted."""
-        # pycrdt 0.14's stubs name only ``update``; ``delete_set`` exists (tests cover it).
-        update = event.update
-        self._transaction = (update, event.delete_set)  # type: ignore[attr-defined]
-        # The structs a transaction integrated start at the Doc's clock of their client: the
-        # update of a transaction holds nothing pending.
-        self._inserted = struct_ranges(update) if update != EMPTY_UPDATE else {}
-        for client, (_, end) in self._inserted.items():
-            if end > self._clocks.get(client, 0):
-                self._clocks[client] = end
-
     def close(self) -> None:
-        """Unobserve: the Rust side holds the callback, a cycle the garbage collector misses."""
-        if self._subscription is not None:
-            self._doc.unobserve(self._subscription)
-            self._subscription = None
+        """Nothing is observed: kept so the room's release stays symmetrical."""
 
     def submit(self, op: Operation) -> None:
         """Queue an update. What waits for the next commit is bounded in bytes: while a commit
@@ -335,13 +330,13 @@ class Writer:
                 senders[op.peer] = None
                 if op.update == EMPTY_UPDATE or op.peer.close_code is not None:
                     continue  # nothing to store or forward; the sender still gets an ack
-                clients = self._structs.get(op) if op in self._structs else _clients(op.update)
-                if clients is None:
+                read = self._structs.get(op) if op in self._structs else _clients(op.update)
+                if read is None:
                     log.warning("malformed update from peer %s in %s", op.peer.id, self.doc_id)
                     op.peer.close(CloseCode.INVALID, "invalid update")
                     continue
-                self._structs[op] = clients
-                if not self._may_write(op, clients):
+                self._structs[op] = read
+                if not self._may_write(op, read[0]):
                     continue
                 if run and self._size + len(op.update) > self._max_bytes:
                     self._apply_run(run, applied, changes)  # measure with all accepted applied
@@ -365,8 +360,8 @@ class Writer:
         unknown: set[int] = set()
         for op in ops:
             if isinstance(op, LocalUpdate):
-                clients = self._structs[op] = _clients(op.update)
-                unknown.update(c for c in clients or () if c not in self._bindings)
+                read = self._structs[op] = _clients(op.update)
+                unknown.update(c for c in (read[0] if read else ()) if c not in self._bindings)
         if unknown:
             found = await self._store.client_authors(self.doc_id, sorted(unknown))
             self._bindings.update(found)
@@ -428,8 +423,6 @@ class Writer:
     ) -> None:
         self._counter.reset()
         self._settled.clear()
-        self._transaction = None
-        self._inserted = {}
         ok: list[Operation] = []
         with self._doc.transaction():
             for op in run:
@@ -449,32 +442,60 @@ class Writer:
                 ok.append(op)
         applied.extend(ok)
         first = ok[0] if ok else None
-        if first is None or self._transaction is None:
+        if first is None:
             return
-        update, deleted = self._transaction
-        inserted = {client: [span] for client, span in self._inserted.items()}
-        if isinstance(first, RelayedUpdate):
-            return
-        if any(self._left_pending(op) for op in ok):
-            # Some structs wait for others they build on; the transaction's update leaves
-            # them out, so keep the updates as they came (the lossless merge), or a restart
-            # would lose them before their dependencies arrive.
-            update = merge_updates(*(op.update for op in ok))
-        elif update == EMPTY_UPDATE:
-            return  # everything in the run was already here: nothing to attribute or store
+        inserted, deleted = self._what_is_new(ok)
+        if isinstance(first, RelayedUpdate) or not (inserted or deleted):
+            return  # another process's, or everything was here already: nothing to attribute
+        # The updates as they came (merged): what the run added is in them, and any part the
+        # Doc already held is harmless to keep.
+        update = ok[0].update if len(ok) == 1 else merge_updates(*(op.update for op in ok))
         peer = first.peer if isinstance(first, LocalUpdate) else None
         author = first.peer.author if isinstance(first, LocalUpdate) else first.author
         kind = first.kind if isinstance(first, ServerChange) else "edit"
-        ids = encode_ids(inserted, deleted)
+        ids = encode_ids(inserted, bytes(encode_delete_set(deleted)))
         added, removed = self._counter.added, self._counter.removed
         edit = Edit(peer, author, kind, added, removed)
         change = Change(update, author.id if author else None, ids, added, removed, kind)
         changes.append((edit, change))
 
-    def _left_pending(self, op: Operation) -> bool:
-        structs = self._structs.get(op) if isinstance(op, LocalUpdate) else None
+    def _what_is_new(self, ops: list[Operation]) -> tuple[Ranges, Ranges]:
+        """The ids the run's updates inserted and deleted that the Doc did not hold before;
+        the known clocks and deletions move on. Structs a client sent before the ones they
+        build on wait in the Doc (pending) and are not counted: the Doc's own state vector
+        says what was integrated, read only when some update did not integrate whole."""
+        inserted: Ranges = {}
+        deleted: Ranges = {}
         clocks = self._clocks
-        return structs is not None and any(e > clocks.get(c, 0) for c, (_, e) in structs.items())
+        parsed = [self._read(op) for op in ops]
+        state = self._doc.get_state()
+        if any(get_update(op.update, state)[0] != 0 for op in ops):
+            actual = decode_state_vector(state)  # some structs wait: trust only the Doc
+            for client, end in actual.items():
+                if end > clocks.get(client, 0):
+                    add_range(inserted, client, clocks.get(client, 0), end)
+            clocks.update(actual)
+        else:
+            for ranges, _ in parsed:
+                for client, (_, end) in ranges.items():
+                    have = clocks.get(client, 0)
+                    if end > have:
+                        add_range(inserted, client, have, end)
+                        clocks[client] = end
+        for _, removals in parsed:
+            if removals:
+                union(deleted, subtract(clip(removals, clocks), self._deleted))
+        if deleted:
+            union(self._deleted, deleted)
+        return inserted, deleted
+
+    def _read(self, op: Operation) -> tuple[dict[int, tuple[int, int]], Ranges]:
+        """An applied update's struct ranges and deletions (the update already applied, so
+        it is well formed)."""
+        cached = self._structs.get(op) if isinstance(op, LocalUpdate) else None
+        ranges, at = cached if cached is not None else read_update(op.update)
+        removals = decode_delete_set(op.update[at:]) if op.update[at:] not in (b"", b"\x00") else {}
+        return ranges, removals
 
     async def _commit(self, pending: list[Change]) -> None:
         delay = 0.1
@@ -504,11 +525,11 @@ def _source(op: Operation) -> object:
     return op.peer if isinstance(op, LocalUpdate) else type(op)
 
 
-def _clients(update: bytes) -> dict[int, tuple[int, int]] | None:
-    """The Yjs client ids an update holds structs of, with their first and end clocks; None
-    for bytes that are not a v1 update (refused: whatever cannot be read here cannot be
-    checked for whose it is)."""
+def _clients(update: bytes) -> tuple[dict[int, tuple[int, int]], int] | None:
+    """The Yjs client ids an update holds structs of, with their first and end clocks, and
+    where its delete set starts; None for bytes that are not a v1 update (refused: whatever
+    cannot be read here cannot be checked for whose it is)."""
     try:
-        return struct_ranges(update)
+        return read_update(update)
     except MalformedUpdate:
         return None

@@ -157,15 +157,45 @@ def _struct_length(r: _Reader, info: int) -> int:
 def struct_ranges(update: bytes) -> dict[int, tuple[int, int]]:
     """``{client: (first clock, end clock)}`` of the structs in a Yjs v1 update (Skips, the
     gaps ``merge_updates`` leaves, included in the span)."""
+    return read_update(update)[0]
+
+
+def read_update(update: bytes) -> tuple[dict[int, tuple[int, int]], int]:
+    """``struct_ranges`` and the offset where the update's delete set starts.
+
+    On the hot path (every update a socket sends, every transaction): one-byte varints and
+    ASCII strings are read inline, the rest through ``_Reader``."""
     r = _Reader(update)
+    data = update
+    size = len(data)
     ranges: dict[int, tuple[int, int]] = {}
     for _ in range(r.uint()):
         structs = r.uint()
         client = r.uint()
         start = clock = r.uint()
         for _ in range(structs):
+            pos = r.pos
+            # The common case: a string item with a left origin and nothing else.
+            if pos + 1 < size and data[pos] == 0x84:
+                r.pos = pos + 1
+                r.uint()
+                r.uint()
+                pos = r.pos
+                if pos < size and data[pos] < 0x80:
+                    length = data[pos]
+                    end = pos + 1 + length
+                    if end > size:
+                        raise MalformedUpdate("truncated bytes")
+                    text = data[pos + 1 : end]
+                    if text.isascii():
+                        clock += length
+                        r.pos = end
+                        continue
+                r.pos = pos
+                clock += _utf16_length(r.string())
+                continue
             clock += _struct_length(r, r.byte())
         if clock > start:
             old = ranges.get(client)
             ranges[client] = (min(old[0], start), max(old[1], clock)) if old else (start, clock)
-    return ranges
+    return ranges, r.pos
