@@ -29,13 +29,17 @@ class HeldStore(MemoryDocumentStore):
         self.failing = False
 
     async def append_changes(
-        self, doc_id: str, changes: Sequence[Change], bindings: dict[int, str]
+        self,
+        doc_id: str,
+        changes: Sequence[Change],
+        bindings: dict[int, str],
+        first_rev: int | None = None,
     ) -> int:
         self.entered.set()
         await self.gate.wait()
         if self.failing:
             raise OSError("disk full")
-        return await super().append_changes(doc_id, changes, bindings)
+        return await super().append_changes(doc_id, changes, bindings, first_rev)
 
 
 def typed(text: str) -> bytes:

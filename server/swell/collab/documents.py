@@ -7,7 +7,7 @@ import hmac
 import json
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from swell.collab.bus import EventBus
@@ -92,6 +92,14 @@ class Documents:
         )
         self._emit(DocumentCreated(record.id, _name(user, author), author))
         return CreatedDocument(record, edit_token, view_token)
+
+    def with_newest_rev(self, record: DocumentRecord) -> DocumentRecord:
+        """The record with the newest committed revision: an open room knows it before the
+        document row does (on SQLite the row's ``rev`` moves every few seconds)."""
+        room = self._rooms.get(record.id)
+        if room is None or room.rev <= record.rev:
+            return record
+        return replace(record, rev=room.rev)
 
     async def authorize(self, doc_id: str, token: str | None) -> tuple[DocumentRecord, Role]:
         """The document and the role the token grants; raises DocumentNotFound/InvalidToken."""

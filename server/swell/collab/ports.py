@@ -70,11 +70,17 @@ class DocumentStore(Protocol):
     async def load_state(self, doc_id: str) -> StoredState: ...
 
     async def append_changes(
-        self, doc_id: str, changes: Sequence[Change], bindings: dict[int, str]
+        self,
+        doc_id: str,
+        changes: Sequence[Change],
+        bindings: dict[int, str],
+        first_rev: int | None = None,
     ) -> int:
         """Commit the changes in one transaction as the document's next revisions (gapless,
         in commit order, across processes) with the new client-id ``bindings`` (client id ->
-        author id, ``ANONYMOUS`` for none); returns the last revision."""
+        author id, ``ANONYMOUS`` for none); returns the last revision. ``first_rev``: the
+        number the caller expects the first to get (a store whose process is the only writer
+        may use it instead of locking the document row)."""
         ...
 
     async def client_authors(self, doc_id: str, clients: Sequence[int]) -> dict[int, str]:

@@ -502,7 +502,9 @@ class Writer:
         bindings, self._new_bindings = self._new_bindings, {}
         for attempt in range(1, COMMIT_ATTEMPTS + 1):
             try:
-                self.rev = await self._store.append_changes(self.doc_id, pending, bindings)
+                self.rev = await self._store.append_changes(
+                    self.doc_id, pending, bindings, self.rev + 1
+                )
                 return
             except Exception as e:
                 log.warning(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -29,6 +30,8 @@ from swell.storage.models import (
 )
 
 _CHUNKS = HistoryChunk.__table__
+TOUCHED_KEPT = 1024
+TOUCH_SECONDS = 5.0
 _JOURNAL_COLUMNS = (
     DocumentUpdate.rev,
     DocumentUpdate.created_at,
@@ -52,6 +55,8 @@ class SqlDocumentStore:
         assert isinstance(bind, AsyncEngine)
         self._engine = bind
         self._dialect = bind.dialect.name
+        self._lock_revisions = self._dialect != "sqlite"
+        self._touched: dict[str, float] = {}
 
     async def load_state(self, doc_id: str) -> StoredState:
         async with self._engine.connect() as connection:
@@ -71,31 +76,58 @@ class SqlDocumentStore:
                     .order_by(DocumentUpdate.rev)
                 )
             ).all()
+        rev = rows[-1].rev if rows else after
+        if rev and not self._lock_revisions:
+            # The row's rev may lag (it moves every few seconds, and a kill -9 stops that).
+            async with self._engine.begin() as connection:
+                await connection.execute(
+                    update(Document)
+                    .where(Document.id == doc_id, Document.rev < rev)
+                    .values(rev=rev)
+                )
         return StoredState(
             snapshot=snap.state if snap is not None else None,
             updates=[row.data for row in rows],
-            rev=rows[-1].rev if rows else after,
+            rev=rev,
             updates_since_snapshot=len(rows),
         )
 
     async def append_changes(
-        self, doc_id: str, changes: Sequence[Change], bindings: dict[int, str]
+        self,
+        doc_id: str,
+        changes: Sequence[Change],
+        bindings: dict[int, str],
+        first_rev: int | None = None,
     ) -> int:
-        """The hot path, on one connection: one UPDATE of the document row takes the next
-        revision numbers (and holds the row's lock until commit, so another process's commit
-        waits and numbers after this one), one multi-row INSERT writes the journal."""
+        """The hot path, on one connection. On PostgreSQL (or without ``first_rev``) one
+        UPDATE of the document row takes the next revision numbers and holds the row's lock
+        until commit, so another process's commit waits and numbers after this one. On SQLite
+        (one process: SQLite serialises writers anyway) the room numbers its own revisions
+        from ``first_rev`` and the unique (document, rev) constraint refuses any clash; the
+        row's ``rev`` and ``updated_at`` move at most every few seconds (a statement less per
+        commit: it cost as much as the INSERT, measured) and whenever a room loads or compacts.
+        One multi-row INSERT writes the journal."""
         now = datetime.now(UTC)
         async with self._engine.begin() as connection:
-            last = (
-                await connection.execute(
-                    update(Document)
-                    .where(Document.id == doc_id)
-                    .values(rev=Document.rev + len(changes), updated_at=now)
-                    .returning(Document.rev)
-                )
-            ).scalar_one_or_none()
-            if last is None:
-                raise DocumentGone(doc_id)
+            if self._lock_revisions or first_rev is None:
+                last = (
+                    await connection.execute(
+                        update(Document)
+                        .where(Document.id == doc_id)
+                        .values(rev=Document.rev + len(changes), updated_at=now)
+                        .returning(Document.rev)
+                    )
+                ).scalar_one_or_none()
+                if last is None:
+                    raise DocumentGone(doc_id)
+            else:
+                last = first_rev + len(changes) - 1
+                if self._touch_due(doc_id):
+                    await connection.execute(
+                        update(Document)
+                        .where(Document.id == doc_id)
+                        .values(rev=last, updated_at=now)
+                    )
             first = last - len(changes) + 1
             await connection.execute(
                 insert(DocumentUpdate),
@@ -123,6 +155,15 @@ class SqlDocumentStore:
                     ],
                 )
         return int(last)
+
+    def _touch_due(self, doc_id: str) -> bool:
+        mono = time.monotonic()
+        if mono - self._touched.get(doc_id, -TOUCH_SECONDS) < TOUCH_SECONDS:
+            return False
+        if len(self._touched) >= TOUCHED_KEPT:  # entries past TOUCH_SECONDS mean nothing
+            self._touched = {k: t for k, t in self._touched.items() if mono - t < TOUCH_SECONDS}
+        self._touched[doc_id] = mono
+        return True
 
     def _insert_ignoring_conflicts(self, table: Any) -> Any:
         """Two processes may bind one client id at once: the first binding stands."""
@@ -220,6 +261,11 @@ class SqlDocumentStore:
                         DocumentUpdate.document_id == doc_id, DocumentUpdate.rev <= chunk.to_rev
                     )
                 )
+            await connection.execute(
+                update(Document)
+                .where(Document.id == doc_id, Document.rev < upto_rev)
+                .values(rev=upto_rev)
+            )
             # Only snapshots that cover less: a concurrent compaction that went further wins.
             await connection.execute(
                 delete(DocumentSnapshot).where(

@@ -74,7 +74,11 @@ class MemoryDocumentStore:
         return max(journal.snapshots, key=lambda s: s.upto_rev, default=None)
 
     async def append_changes(
-        self, doc_id: str, changes: Sequence[Change], bindings: dict[int, str]
+        self,
+        doc_id: str,
+        changes: Sequence[Change],
+        bindings: dict[int, str],
+        first_rev: int | None = None,
     ) -> int:
         journal = self._journal(doc_id)
         if not changes:

@@ -58,7 +58,7 @@ def create_api(
     @api.get("/api/docs/<doc_id>")
     async def read(doc_id: str) -> Response:
         record, role = await documents.authorize(doc_id, token_of(request))
-        return jsonify(_document(record, role.value))
+        return jsonify(_document(documents.with_newest_rev(record), role.value))
 
     @api.patch("/api/docs/<doc_id>")
     async def rename(doc_id: str) -> Response:
@@ -69,7 +69,7 @@ def create_api(
         record = await documents.rename(
             doc_id, token_of(request), _title(fields["title"]), user_of(request), author
         )
-        return jsonify(_document(record, "edit"))
+        return jsonify(_document(documents.with_newest_rev(record), "edit"))
 
     @api.delete("/api/docs/<doc_id>")
     async def delete(doc_id: str) -> Response:
