@@ -71,7 +71,7 @@ chromium: ## make sure a Chromium exists for the browser tests (Debian's, from a
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; \
 	fi
 
-bench: install install-bench web bench/node_modules/.installed bench/.venv-peers/.installed ## the benchmark suite (about 20 minutes; see docs/performance.md)
+bench: install install-bench web bench/node_modules/.installed bench/.venv-peers/.installed ## the benchmark suite (about 40 minutes; see docs/performance.md)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 bench-smoke: install install-bench web bench/node_modules/.installed bench/.venv-peers/.installed ## the suite's smoke version against every server (seconds, convergence only)

@@ -184,16 +184,9 @@ class Ids:
 
 
 def encode_ids(inserted: Ranges, delete_set: bytes) -> bytes:
-    """``delete_set`` is the transaction's own (already Yjs-encoded): kept verbatim."""
-    out = bytearray()
-    clients = [c for c in inserted if inserted[c]]
-    write_uint(out, len(clients))
-    for client in clients:
-        write_uint(out, client)
-        write_uint(out, len(inserted[client]))
-        for start, end in inserted[client]:
-            write_uint(out, start)
-            write_uint(out, end - start)
+    """The inserted ranges in the delete set's own layout, then ``delete_set`` (already
+    Yjs-encoded) verbatim."""
+    out = encode_delete_set(inserted)
     out += delete_set
     return bytes(out)
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from swell.records import (
     ANONYMOUS,
@@ -60,14 +60,7 @@ class SqlDocumentStore:
 
     async def load_state(self, doc_id: str) -> StoredState:
         async with self._engine.connect() as connection:
-            snap = (
-                await connection.execute(
-                    select(DocumentSnapshot.state, DocumentSnapshot.upto_rev)
-                    .where(DocumentSnapshot.document_id == doc_id)
-                    .order_by(DocumentSnapshot.upto_rev.desc())
-                    .limit(1)
-                )
-            ).first()
+            snap = await _newest_snapshot(connection, doc_id)
             after = snap.upto_rev if snap is not None else 0
             rows = (
                 await connection.execute(
@@ -187,14 +180,7 @@ class SqlDocumentStore:
 
     async def load_log(self, doc_id: str, upto_rev: int) -> JournalSlice:
         async with self._engine.connect() as connection:
-            snap = (
-                await connection.execute(
-                    select(DocumentSnapshot.state, DocumentSnapshot.upto_rev)
-                    .where(DocumentSnapshot.document_id == doc_id)
-                    .order_by(DocumentSnapshot.upto_rev.desc())
-                    .limit(1)
-                )
-            ).first()
+            snap = await _newest_snapshot(connection, doc_id)
             after = snap.upto_rev if snap is not None else 0
             rows = (
                 await connection.execute(
@@ -385,6 +371,17 @@ class SqlDocumentStore:
                 select(func.count()).where(DocumentUpdate.document_id == doc_id)
             )
         return int(count or 0)
+
+
+async def _newest_snapshot(connection: AsyncConnection, doc_id: str) -> Any:
+    return (
+        await connection.execute(
+            select(DocumentSnapshot.state, DocumentSnapshot.upto_rev)
+            .where(DocumentSnapshot.document_id == doc_id)
+            .order_by(DocumentSnapshot.upto_rev.desc())
+            .limit(1)
+        )
+    ).first()
 
 
 def _journal_row(row: Any) -> JournalRow:
