@@ -509,3 +509,31 @@ async def test_sparse_checkpoints_render_every_revision(
             assert (await history.render("doc", r, ("text",)))["text"] == text, r
     finally:
         history.close()
+
+
+async def test_a_flood_of_history_jobs_for_one_document_is_refused_not_queued() -> None:
+    """The one history thread is shared by every document: one document may have at most
+    ``MAX_WAITING`` jobs waiting or running; more are refused (429 over HTTP) at once."""
+    import asyncio
+    import threading
+
+    from swell.collab.history_docs import MAX_WAITING, HistoryBusy, HistoryDocs
+
+    store = MemoryDocumentStore()
+    store.add_document("doc")
+    docs = HistoryDocs(store)
+    gate = threading.Event()
+    try:
+        jobs = [
+            asyncio.ensure_future(docs.run("doc", 0, lambda _doc: gate.wait(10)))
+            for _ in range(MAX_WAITING)
+        ]
+        await asyncio.sleep(0)  # every job registered (the first one running)
+        with pytest.raises(HistoryBusy):
+            await docs.run("doc", 0, lambda _doc: True)
+        gate.set()
+        assert all(await asyncio.gather(*jobs))
+        assert await docs.run("doc", 0, lambda _doc: "again") == "again"
+    finally:
+        gate.set()
+        docs.close()

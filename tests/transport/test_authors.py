@@ -367,11 +367,19 @@ async def test_edits_are_attributed_to_authors_with_the_revisions_they_cover(
         assert after.data["from_rev"] == before.data["to_rev"] + 1
         assert after.data["from_rev"] <= after.data["to_rev"]
     async with authors_server.http() as http:
-        info = (
-            await http.get(f"/api/docs/{doc['id']}", headers={"Authorization": f"Bearer {token}"})
-        ).json()
-    if "rev" in info:
-        assert edits[-1].data["to_rev"] == info["rev"]
+        auth = {"Authorization": f"Bearer {token}"}
+        info = (await http.get(f"/api/docs/{doc['id']}", headers=auth)).json()
+        history = (await http.get(f"/api/docs/{doc['id']}/history", headers=auth)).json()
+    assert edits[-1].data["to_rev"] == info["rev"]
+    # the history lists the very same bursts as the activity feed
+    assert [(e["from_rev"], e["to_rev"]) for e in reversed(history["entries"])] == [
+        (e.data["from_rev"], e.data["to_rev"]) for e in edits
+    ]
+    assert [e["author"] for e in reversed(history["entries"])] == [
+        public(ada),
+        public(grace),
+        public(ada),
+    ]
 
 
 async def test_anonymous_sockets_keep_their_awareness_name(authors_server: ServerProcess) -> None:

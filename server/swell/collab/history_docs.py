@@ -23,6 +23,15 @@ from swell.protocol.messages import decode_state_vector
 
 T = TypeVar("T")
 
+MAX_WAITING = 16
+"""Jobs one document may have waiting or running: history requests are not rate-limited by
+address (a view link is public), so one document's flood must not queue without end in the
+one history thread that every document shares."""
+
+
+class HistoryBusy(RuntimeError):
+    """Too many history requests for one document are waiting; the client tries again."""
+
 
 class HistoryDocs:
     def __init__(self, store: DocumentStore, *, kept: int = 4) -> None:
@@ -39,6 +48,8 @@ class HistoryDocs:
     ) -> T:
         """``job(doc)`` in the worker thread, on a Doc holding at least revisions 1..``upto``.
         ``consumes``: the job changes the Doc, which is dropped afterwards."""
+        if self._users.get(doc_id, 0) >= MAX_WAITING:
+            raise HistoryBusy(doc_id)
         lock = self._locks.setdefault(doc_id, asyncio.Lock())
         self._users[doc_id] = self._users.get(doc_id, 0) + 1
         try:

@@ -56,7 +56,8 @@ class HistoryTransfer:
     ) -> CreatedDocument:
         """A new document holding the file's history. Its authors become authors here (new
         ids, no secret anyone holds: nobody can act as them). Raises InvalidHistoryFile."""
-        file: HistoryFile = decode_history_file(body)
+        # Checking and decoding a file of up to --max-import-bytes runs off the loop.
+        file: HistoryFile = await asyncio.to_thread(decode_history_file, body)
         # The CRDT content is checked before anything is created (off the loop).
         checked = await asyncio.to_thread(build_import, file)
         if len(checked.snapshot) > self._max_bytes:

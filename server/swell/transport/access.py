@@ -10,6 +10,7 @@ from werkzeug.exceptions import HTTPException
 
 from swell.collab.authors import Authors, UnknownAuthor
 from swell.collab.documents import DocumentNotFound, InvalidToken, ReadOnly
+from swell.collab.history_docs import HistoryBusy
 from swell.collab.names import clean_name
 from swell.collab.ports import AuthorRecord
 from swell.transport.rate_limit import RateLimited, retry_after_header
@@ -48,6 +49,11 @@ def register_error_handlers(app: Quart) -> None:
     async def unknown_author(_e: Exception) -> tuple[Response, int]:
         return error(401, "unknown author")
 
+    async def history_busy(_e: Exception) -> tuple[Response, int]:
+        response, status = error(429, "too many history requests for this document; try again")
+        response.headers["Retry-After"] = "1"
+        return response, status
+
     async def read_only(_e: Exception) -> tuple[Response, int]:
         return error(403, "this token can only view the document")
 
@@ -73,6 +79,7 @@ def register_error_handlers(app: Quart) -> None:
     app.register_error_handler(InvalidToken, invalid_token)
     app.register_error_handler(UnknownAuthor, unknown_author)
     app.register_error_handler(ReadOnly, read_only)
+    app.register_error_handler(HistoryBusy, history_busy)
     app.register_error_handler(RateLimited, rate_limited)
     app.register_error_handler(HTTPException, http_error)
     app.register_error_handler(500, internal_error)

@@ -3,6 +3,7 @@ versions. (A revision's content is ``/content?rev=``, in export.py.)"""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
@@ -158,7 +159,7 @@ def history_importer(
         if len(raw) > max_import_bytes:
             return error(413, f"history file larger than {max_import_bytes} bytes")
         try:
-            body = json.loads(raw)
+            body = await asyncio.to_thread(json.loads, raw)  # up to --max-import-bytes
         except (ValueError, RecursionError):
             return error(400, "the history file is not valid JSON")
         try:
