@@ -232,15 +232,7 @@ class SqlDocumentStore:
                 # Unique per (document, from_rev): a concurrent compaction of the same
                 # revisions fails here, and this transaction deletes nothing.
                 await connection.execute(
-                    insert(HistoryChunk).values(
-                        document_id=doc_id,
-                        from_rev=chunk.from_rev,
-                        to_rev=chunk.to_rev,
-                        data=chunk.data,
-                        revisions=chunk.revisions,
-                        checkpoint=chunk.checkpoint,
-                        created_at=now,
-                    )
+                    insert(HistoryChunk).values(_chunk_row(doc_id, chunk, now))
                 )
                 await connection.execute(
                     delete(DocumentUpdate).where(
@@ -272,19 +264,7 @@ class SqlDocumentStore:
             if moved.rowcount != 1:
                 raise DocumentGone(doc_id)
             await connection.execute(
-                insert(HistoryChunk),
-                [
-                    {
-                        "document_id": doc_id,
-                        "from_rev": c.from_rev,
-                        "to_rev": c.to_rev,
-                        "data": c.data,
-                        "revisions": c.revisions,
-                        "checkpoint": c.checkpoint,
-                        "created_at": now,
-                    }
-                    for c in chunks
-                ],
+                insert(HistoryChunk), [_chunk_row(doc_id, c, now) for c in chunks]
             )
             await connection.execute(
                 insert(DocumentSnapshot).values(
@@ -300,15 +280,7 @@ class SqlDocumentStore:
                 )
             )
             await connection.execute(
-                insert(HistoryChunk).values(
-                    document_id=doc_id,
-                    from_rev=chunk.from_rev,
-                    to_rev=chunk.to_rev,
-                    data=chunk.data,
-                    revisions=chunk.revisions,
-                    checkpoint=chunk.checkpoint,
-                    created_at=datetime.now(UTC),
-                )
+                insert(HistoryChunk).values(_chunk_row(doc_id, chunk, datetime.now(UTC)))
             )
 
     async def load_history(
@@ -371,6 +343,18 @@ class SqlDocumentStore:
                 select(func.count()).where(DocumentUpdate.document_id == doc_id)
             )
         return int(count or 0)
+
+
+def _chunk_row(doc_id: str, chunk: Chunk, now: datetime) -> dict[str, Any]:
+    return {
+        "document_id": doc_id,
+        "from_rev": chunk.from_rev,
+        "to_rev": chunk.to_rev,
+        "data": chunk.data,
+        "revisions": chunk.revisions,
+        "checkpoint": chunk.checkpoint,
+        "created_at": now,
+    }
 
 
 async def _newest_snapshot(connection: AsyncConnection, doc_id: str) -> Any:
