@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -69,19 +70,27 @@ class HistoryFile:
     updates: list[tuple[int, int, bytes]]  # (from_rev, to_rev, update)
 
 
-def encode_history_file(
-    title: str, stored: StoredHistory, authors: dict[str, AuthorRecord]
-) -> dict[str, Any]:
+def stored_revisions(stored: StoredHistory) -> list[IndexedRevision]:
+    """Every revision ``stored`` holds, in order (the packed indexes unpacked)."""
     revisions: list[IndexedRevision] = []
-    updates: list[dict[str, Any]] = []
     for chunk in stored.chunks:
         revisions += unpack_revisions(chunk.revisions)
-        updates.append(_update(chunk.from_rev, chunk.to_rev, unpack_blob(chunk.data)))
-    for row in stored.rows:
-        revisions.append(IndexedRevision(row.revision, row.ids))
-        updates.append(_update(row.revision.rev, row.revision.rev, row.data))
+    revisions += [IndexedRevision(row.revision, row.ids) for row in stored.rows]
+    return revisions
+
+
+def encode_history_file(
+    title: str,
+    stored: StoredHistory,
+    revisions: list[IndexedRevision],
+    authors: dict[str, AuthorRecord],
+) -> bytes:
+    """The file as UTF-8 JSON (``revisions``: ``stored_revisions(stored)``). CPU-bound for a
+    long history: run it off the event loop."""
+    updates = [_update(c.from_rev, c.to_rev, unpack_blob(c.data)) for c in stored.chunks]
+    updates += [_update(r.revision.rev, r.revision.rev, r.data) for r in stored.rows]
     used = {r.revision.author_id for r in revisions if r.revision.author_id}
-    return {
+    file = {
         "format": FORMAT,
         "version": VERSION,
         "title": title,
@@ -104,6 +113,7 @@ def encode_history_file(
         ],
         "updates": updates,
     }
+    return json.dumps(file, separators=(",", ":")).encode()
 
 
 def _update(from_rev: int, to_rev: int, data: bytes) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from swell.collab.history_file import (
     decode_history_file,
     encode_history_file,
     remap_authors,
+    stored_revisions,
 )
 from swell.collab.ports import AuthorDirectory, DocumentStore
 from swell.collab.registry import RoomRegistry
@@ -39,17 +40,18 @@ class HistoryTransfer:
         self._directory = directory
         self._max_bytes = max_document_bytes
 
-    async def export(self, doc_id: str, title: str) -> dict[str, Any]:
-        """Everything committed so far (an open room is flushed first)."""
+    async def export(self, doc_id: str, title: str) -> bytes:
+        """Everything committed so far, as the file's JSON bytes (an open room is flushed
+        first). The CPU work (unpacking, base64, JSON) runs off the loop."""
         room = self._rooms.get(doc_id)
         if room is not None:
             await room.flush()
         stored = await self._store.load_history(doc_id)
-        file = encode_history_file(title, stored, {})
+        revisions = await asyncio.to_thread(stored_revisions, stored)
         known = await self._directory.get_authors(
-            {r["author"] for r in file["revisions"] if r["author"]}
+            {r.revision.author_id for r in revisions if r.revision.author_id}
         )
-        return encode_history_file(title, stored, known)
+        return await asyncio.to_thread(encode_history_file, title, stored, revisions, known)
 
     async def import_file(
         self, body: Any, creator: AuthorRecord | None, user: str | None

@@ -54,8 +54,7 @@ def create_history(
     async def export(doc_id: str) -> Response:
         record, _ = await documents.authorize(doc_id, token_of(request))
         file = await transfer.export(doc_id, record.title)
-        response = jsonify(file)
-        response.content_type = HISTORY_TYPE
+        response = Response(file, content_type=HISTORY_TYPE)
         response.headers["Content-Disposition"] = disposition(record.title, "swell-history.json")
         return response
 
