@@ -15,6 +15,7 @@ from swell.collab.bus import EventBus
 from swell.collab.documents import Documents
 from swell.collab.history import History
 from swell.collab.history_transfer import HistoryTransfer
+from swell.collab.read_marks import ReadMarks
 from swell.collab.registry import RoomRegistry
 from swell.collab.relay import InProcessRelay
 from swell.collab.retention import HistoryRetention
@@ -26,6 +27,7 @@ from swell.storage.authors import SqlAuthorDirectory
 from swell.storage.catalog import SqlDocumentCatalog
 from swell.storage.document_store import SqlDocumentStore
 from swell.storage.engine import create_engine, create_session_factory
+from swell.storage.read_marks import SqlReadMarks
 from swell.storage.versions import SqlVersionStore
 from swell.transport.access import error, register_error_handlers
 from swell.transport.api import create_api
@@ -37,6 +39,7 @@ from swell.transport.history import create_history, history_importer, is_history
 from swell.transport.origin import allowed_origins
 from swell.transport.pages import create_pages
 from swell.transport.rate_limit import ClientLimits
+from swell.transport.read_marks import create_read_marks
 from swell.transport.security import install_security_headers
 from swell.transport.ws import WebsocketEndpoint
 
@@ -80,6 +83,7 @@ class Services:
         self.authors = Authors(self.author_directory, self.bus)
         self.history = History(self.store, self.rooms, quiet_seconds=settings.edit_burst_seconds)
         self.versions = SqlVersionStore(self.engine)
+        self.read_marks = ReadMarks(SqlReadMarks(self.engine), self.store, self.documents)
         self.transfer = HistoryTransfer(
             self.store,
             self.rooms,
@@ -185,6 +189,16 @@ def create_app(
             services.history,
             services.transfer,
             services.versions,
+            services.authors,
+            services.author_directory.get_authors,
+            max_body_bytes=settings.max_body_bytes,
+            limits=services.limits,
+        )
+    )
+    app.register_blueprint(
+        create_read_marks(
+            services.documents,
+            services.read_marks,
             services.authors,
             services.author_directory.get_authors,
             max_body_bytes=settings.max_body_bytes,

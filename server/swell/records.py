@@ -130,3 +130,12 @@ class VersionRecord:
     rev: int
     author_id: str | None
     created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ReadMarkRecord:
+    """The newest revision an author has seen of a document, and when they saw it."""
+
+    document_id: str
+    rev: int
+    read_at: datetime

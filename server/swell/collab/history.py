@@ -13,6 +13,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pycrdt import Doc, IdSet, StackItem, TransactionEvent, UndoManager, XmlFragment
@@ -22,7 +23,14 @@ from swell.collab.history_docs import HistoryDocs, doc_at
 from swell.collab.ports import DocumentStore
 from swell.collab.registry import RoomRegistry
 from swell.collab.revision_index import Entry, RevisionIndex, group_entries
-from swell.collab.revisions import Checkpoint, encode_delete_set
+from swell.collab.revisions import (
+    Checkpoint,
+    Ranges,
+    decode_ids,
+    encode_delete_set,
+    subtract,
+    union,
+)
 from swell.records import AuthorRecord
 from swell.rendering import render_formats
 from swell.rendering.changes import render_changes
@@ -191,6 +199,18 @@ class History:
         ]
         return await self.docs.run(doc_id, end, lambda doc: _changes_between(doc, before, steps))
 
+    async def attribution(
+        self, doc_id: str, start: int, end: int | None = None
+    ) -> tuple[int, list[Attribution]]:
+        """Who inserted and who deleted which Yjs ids after revision ``start`` up to ``end``
+        (default: now), and that ``end``: what a page holding the live document needs to
+        highlight those changes in it (the ids are the ones its own Yjs document has)."""
+        index = await self.index(doc_id)
+        end = index.newest if end is None else end
+        if not (start == 0 or index.has(start)) or not index.has(end) or start > end:
+            raise RevisionNotFound(end)
+        return end, await asyncio.to_thread(_attribute, index, start, end)
+
     # ---- restore -----------------------------------------------------------------------------
 
     async def restore(self, doc_id: str, rev: int, author: AuthorRecord | None) -> int:
@@ -227,6 +247,36 @@ class History:
 
     def close(self) -> None:
         self.docs.close()
+
+
+@dataclass(frozen=True, slots=True)
+class Attribution:
+    """What one author (None: anonymous) changed in a range of revisions: the ids they
+    inserted that are still there, and the ids of what was there before that they deleted."""
+
+    author_id: str | None
+    inserted: Ranges
+    deleted: Ranges
+
+
+def _attribute(index: RevisionIndex, start: int, end: int) -> list[Attribution]:
+    """Per author, in the order they first changed something after ``start``; text both
+    inserted and deleted in the range is in neither (it was never there to see)."""
+    mine: dict[str | None, tuple[Ranges, Ranges]] = {}
+    inserted: Ranges = {}
+    deleted: Ranges = {}
+    for rev in range(start + 1, end + 1):
+        ids = decode_ids(index.ids(rev))
+        added, removed = mine.setdefault(index.revision(rev).author_id, ({}, {}))
+        union(added, ids.inserted)
+        union(removed, ids.deleted)
+        union(inserted, ids.inserted)
+        union(deleted, ids.deleted)
+    found = [
+        Attribution(author, subtract(added, deleted), subtract(removed, inserted))
+        for author, (added, removed) in mine.items()
+    ]
+    return [a for a in found if a.inserted or a.deleted]
 
 
 def _steps(index: RevisionIndex, start: int, end: int, most: int) -> list[tuple[str | None, int]]:

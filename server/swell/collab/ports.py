@@ -13,6 +13,7 @@ from swell.records import (
     Chunk,
     DocumentRecord,
     JournalSlice,
+    ReadMarkRecord,
     StoredHistory,
     StoredState,
     VersionRecord,
@@ -30,6 +31,8 @@ __all__ = [
     "DocumentRecord",
     "DocumentStore",
     "JournalSlice",
+    "ReadMarkRecord",
+    "ReadMarkStore",
     "StoredHistory",
     "StoredState",
     "VersionRecord",
@@ -171,4 +174,16 @@ class VersionStore(Protocol):
 
     async def list_versions(self, doc_id: str) -> list[VersionRecord]:
         """Newest revision first."""
+        ...
+
+
+class ReadMarkStore(Protocol):
+    """Per author and document, the newest revision the author has seen."""
+
+    async def mark_read(self, author_id: str, doc_id: str, rev: int) -> ReadMarkRecord:
+        """Moves the mark to ``rev`` unless it is already further; returns the mark."""
+        ...
+
+    async def read_marks(self, author_id: str, doc_ids: Iterable[str]) -> dict[str, ReadMarkRecord]:
+        """The author's marks on those documents (documents never read are left out)."""
         ...

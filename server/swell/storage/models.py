@@ -172,3 +172,19 @@ class Activity(Base):
     summary: Mapped[str] = mapped_column(Text)
 
     __table_args__ = (UniqueConstraint("document_id", "seq"),)
+
+
+class ReadMark(Base):
+    """The newest revision an author has seen of a document (Wave's read state): it only
+    moves forward."""
+
+    __tablename__ = "read_marks"
+
+    author_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("authors.id", ondelete="CASCADE"), primary_key=True
+    )
+    document_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True
+    )
+    rev: Mapped[int] = mapped_column(BigInteger)
+    read_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

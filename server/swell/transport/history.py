@@ -20,6 +20,7 @@ from swell.collab.history_file import InvalidHistoryFile
 from swell.collab.history_transfer import HistoryTransfer
 from swell.collab.ports import VersionStore
 from swell.collab.revision_index import Entry
+from swell.collab.revisions import Ranges
 from swell.records import AuthorRecord, VersionRecord
 from swell.rendering import document_html
 from swell.transport.access import author_of, error, token_of, user_of
@@ -32,6 +33,8 @@ AuthorLookup = Callable[[Iterable[str]], Awaitable[dict[str, AuthorRecord]]]
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 MAX_VERSION_NAME = 200
+MAX_ATTRIBUTED_RANGES = 20_000
+"""An attribution answer lists at most this many id ranges (about 400 KB of JSON)."""
 SOMEONE = "Someone"
 CHANGES_CSP = "default-src 'none'; style-src 'unsafe-inline'"
 
@@ -83,6 +86,25 @@ def create_history(
         response.headers["Content-Security-Policy"] = CHANGES_CSP
         response.headers["X-Content-Type-Options"] = "nosniff"
         return response
+
+    @bp.get("/api/docs/<doc_id>/attribution")
+    async def attribution(doc_id: str) -> Response:
+        await documents.authorize(doc_id, token_of(request))
+        start = _int_arg("from", None, low=0)
+        if start is None:
+            raise BadRequest("from is required")
+        end, found = await history.attribution(doc_id, start, _int_arg("to", None, low=1))
+        known = await lookup({a.author_id for a in found if a.author_id})
+        room = MAX_ATTRIBUTED_RANGES
+        changes: list[dict[str, Any]] = []
+        for item in found:
+            inserted, room = _id_ranges(item.inserted, room)
+            deleted, room = _id_ranges(item.deleted, room)
+            author = known.get(item.author_id) if item.author_id else None
+            changes.append(
+                {"author": author_json(author), "inserted": inserted, "deleted": deleted}
+            )
+        return jsonify({"from": start, "to": end, "changes": changes, "truncated": room < 0})
 
     @bp.post("/api/docs/<doc_id>/restore")
     async def restore(doc_id: str) -> Response:
@@ -189,6 +211,19 @@ def _int_arg(name: str, default: int | None, *, low: int, high: int | None = Non
         bounds = f"at least {low}" + (f" and at most {high}" if high is not None else "")
         raise BadRequest(f"{name} must be {bounds}")
     return value
+
+
+def _id_ranges(ranges: Ranges, room: int) -> tuple[list[list[int]], int]:
+    """``[[client, clock, length], ...]``, at most ``room`` of them; the room left (below
+    zero when some were left out)."""
+    out: list[list[int]] = []
+    for client in sorted(ranges):
+        for start, end in ranges[client]:
+            if room <= 0:
+                return out, -1
+            out.append([client, start, end - start])
+            room -= 1
+    return out, room
 
 
 def _rev(value: Any) -> int:
