@@ -6,6 +6,7 @@ the in-memory store that compacts as it goes."""
 from __future__ import annotations
 
 import random
+import zlib
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -155,6 +156,10 @@ def test_corrupt_packed_indexes_are_refused() -> None:
     for bad in (b"", b"\x09" + packed[1:], packed[:1] + b"not zlib", packed[:-3]):
         with pytest.raises(CorruptHistory):
             unpack_revisions(bad)
+    raw = zlib.decompress(packed[1:])
+    for cut in range(len(raw)):  # a body cut anywhere (well compressed) is refused too
+        with pytest.raises(CorruptHistory):
+            unpack_revisions(packed[:1] + zlib.compress(raw[:cut]))
 
 
 # ---- checkpoints -------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from swell.collab.revisions import (
     Checkpoint,
     CorruptHistory,
+    IndexedRevision,
     Ranges,
     decode_ids,
     union,
@@ -56,12 +57,24 @@ class RevisionIndex:
         """Add what ``history`` holds after ``newest`` (it may overlap what is known)."""
         for chunk in history.chunks:
             if chunk.to_rev > self.newest:
-                for item in unpack_revisions(chunk.revisions):
-                    self._add(item.revision, item.ids)
+                self._add_run(unpack_revisions(chunk.revisions))
             if chunk.checkpoint:
                 self._remember(chunk.to_rev, unpack_blob(chunk.checkpoint))
         for row in history.rows:
             self._add(row.revision, row.ids)
+
+    def _add_run(self, items: Sequence[IndexedRevision]) -> None:
+        """Consecutive revisions (a chunk's), those after ``newest`` added at once."""
+        if self.revisions:
+            items = items[max(0, self.newest + 1 - items[0].revision.rev) :] if items else items
+        if not items:
+            return
+        if self.revisions and items[0].revision.rev != self.newest + 1:
+            raise CorruptHistory(f"revision {items[0].revision.rev} follows {self.newest}")
+        if not self.revisions:
+            self._first = items[0].revision.rev
+        self.revisions.extend(item.revision for item in items)
+        self._ids.extend(item.ids for item in items)
 
     def _add(self, revision: Revision, ids: bytes) -> None:
         if revision.rev <= self.newest:
