@@ -723,6 +723,34 @@ def _renders(client: _Http, doc: str, newest: int, samples: int, seed: int) -> J
     }
 
 
+def edit_token(room: Room) -> str:
+    """The edit token of a Swell document's room (it is in its WebSocket URL)."""
+    return parse_qs(urlsplit(room.url).query)["token"][0]
+
+
+def build_history_document(
+    ctx: Context, srv: RunningServer, workload: str, name: str, params: Json, options: Json
+) -> tuple[Room, Json, GeneratorRun, Json]:
+    """A new document on a running Swell, written by ``params["authors"]`` new authors through
+    the generator (``options["mode"]``: "paced" or "build", see the history scenario); returns
+    its room, the generator's config, its run and the server-side measurements."""
+    room = srv.new_room(f"history-{workload}")
+    secrets = [_make_author(srv, f"Author {k + 1}") for k in range(params["authors"])]
+    config = {
+        "url": room.url,
+        "room": room.name,
+        "updates": params["updates"],
+        "writer_urls": [f"{room.url}&author={secret}" for secret in secrets],
+        "sockets": params["sockets"],
+        "paragraph_every": params["paragraph_every"],
+        "state_file": str(ctx.work / f"{name}.json"),  # the build mode writes it
+        "drain_s": 120,
+        **options,
+    }
+    run, measured = _gen(ctx, srv, config, timeout=1800)
+    return room, config, run, measured
+
+
 def history(ctx: Context) -> Json:
     size = 120 if ctx.quick else 50000
     params: Json = {
@@ -754,21 +782,10 @@ def history(ctx: Context) -> Json:
             client: _Http | None = None
             try:
                 srv.start()
-                room = srv.new_room(f"history-{workload}")
-                client = _Http(srv.port, parse_qs(urlsplit(room.url).query)["token"][0])
-                secrets = [_make_author(srv, f"Author {k + 1}") for k in range(params["authors"])]
-                config = {
-                    "url": room.url,
-                    "room": room.name,
-                    "updates": size,
-                    "writer_urls": [f"{room.url}&author={secret}" for secret in secrets],
-                    "sockets": params["sockets"],
-                    "paragraph_every": params["paragraph_every"],
-                    "state_file": str(ctx.work / f"{name}.json"),  # the build mode writes it
-                    "drain_s": 120,
-                    **options,
-                }
-                run, measured = _gen(ctx, srv, config, timeout=1800)
+                room, config, run, measured = build_history_document(
+                    ctx, srv, workload, name, params, options
+                )
+                client = _Http(srv.port, edit_token(room))
                 b = run.result
                 srv.wait_idle(quiet=quiet, limit=300)  # the room unloads (and compacts)
                 code, stop_s, _killed = srv.stop(timeout=30)  # closing compacts what is left
@@ -855,6 +872,109 @@ def history(ctx: Context) -> Json:
     return {"params": params, "runs": runs}
 
 
+# ---- 8. the history view in a browser -----------------------------------------------------------
+
+
+def history_ui(ctx: Context) -> Json:
+    """Issue 11 §4: a 50,000-update document by 3 authors (typed paced, so every update is a
+    revision: the longest history for its size), compacted, on a restarted server; then the
+    history view's latency in Chromium, on the editor page and on the viewer page (the server
+    restarted before each, so each page's first open is a fresh process's): see bench/ui_timing."""
+    from bench import ui_timing
+
+    params: Json = {
+        "updates": 120 if ctx.quick else 50000,
+        "authors": 2 if ctx.quick else 3,
+        "sockets": 3 if ctx.quick else HISTORY_SOCKETS,
+        "paragraph_every": 20 if ctx.quick else 100,
+        "workload": {"mode": "paced"},
+        "reopen": 1 if ctx.quick else 5,
+        "arrows": 3 if ctx.quick else 30,
+        "home_end": 1 if ctx.quick else 3,
+        "pointer": 2 if ctx.quick else 20,
+        "targets_ms": {"open": 300, "step": 200},
+    }
+    runs: dict[str, Any] = {}
+    why = ui_timing.unavailable()
+    for spec in [s for s in ctx.servers if s.key == "swell"]:
+        if why is not None:
+            ctx.say(f"  skipped: {why}")
+            ctx.notes.append(f"history_ui: skipped: {why}")
+            runs[spec.key] = {"skipped": why}
+            continue
+        ctx.say(f"- {spec.label}")
+        name = f"{spec.key}-history-ui"
+        srv = RunningServer(spec, ctx.work / name, ctx.logs, "history_ui")
+        try:
+            srv.start()
+            room, _config, run, _measured = build_history_document(
+                ctx, srv, "ui", name, params, params["workload"]
+            )
+            b = run.result
+            srv.wait_idle(quiet=0.3 if ctx.quick else 3.0, limit=300)  # it unloads and compacts
+            srv.stop(timeout=30)  # closing compacts what is left
+            stored = _stored_bytes(srv.data_dir / "swell.db", room.name)
+            view = parse_qs(urlsplit(room.sse_url or "").query)["token"][0]
+            pages = [
+                ("editor", f"/d/{room.name}#{edit_token(room)}"),
+                ("viewer", f"/v/{room.name}#{view}"),
+            ]
+
+            def restart(page: str, srv: RunningServer = srv) -> None:
+                srv.stop(timeout=30)
+                srv.start()  # a fresh process: no history index, no rendering cached
+
+            measured = ui_timing.measure(f"http://{HOST}:{srv.port}", pages, params, restart)
+            runs[spec.key] = {
+                "updates": b["updates"],
+                "build_rate": b["rate"],
+                "build_missing": b["missing"],
+                "history_chunks": stored["history_chunks"],
+                "journal_rows": stored["journal_rows"],
+                "pages": measured,
+            }
+            ctx.say(
+                f"  {b['updates']} updates by {params['authors']} authors at {b['rate']}/s; "
+                f"{stored['history_chunks']} history chunks, {stored['journal_rows']} journal rows"
+            )
+            for page, m in measured.items():
+                ctx.say(f"  {page}: {history_ui_summary(m)}")
+                if m["console_errors"]:
+                    ctx.fail("history_ui", spec, f"{page}: console errors: {m['console_errors']}")
+                for kind, t in m["times"].items():
+                    if t.get("not_shown"):
+                        ctx.fail(
+                            "history_ui",
+                            spec,
+                            f"{page}: {kind}: {t['not_shown']} not shown within "
+                            f"{ui_timing.STEP_TIMEOUT_MS / 1000:.0f} s",
+                        )
+            if b["missing"]:
+                ctx.fail("history_ui", spec, f"{b['missing']} updates not forwarded")
+        except (GeneratorFailed, ServerFailed, HttpFailed, OSError, KeyError) as e:
+            runs[spec.key] = {"error": str(e)}
+            ctx.fail("history_ui", spec, str(e))
+        except Exception as e:  # Playwright's errors (a page that never loaded...)
+            runs[spec.key] = {"error": repr(e)}
+            ctx.fail("history_ui", spec, repr(e))
+        finally:
+            srv.kill()
+            shutil.rmtree(srv.data_dir, ignore_errors=True)
+    return {"params": params, "runs": runs}
+
+
+def history_ui_summary(page: Json) -> str:
+    """One line: p50/p95/max per kind (the next frame after the change), in ms."""
+    parts = []
+    for kind, t in page["times"].items():
+        f = t.get("frame_ms")
+        text = f"{kind} {f['p50']}/{f['p95']}/{f['max']}" if f else kind
+        if t.get("not_shown"):
+            text += f" ({t['not_shown']} not shown)"
+        parts.append(text)
+    return f"p50/p95/max ms: {'; '.join(parts)} (revision {page['newest']})"
+
+
 SCENARIOS: dict[str, tuple[str, Callable[[Context], Json]]] = {
     "fanout": ("1. fan-out latency", fanout),
     "saturation": ("2. saturation", saturation),
@@ -863,6 +983,7 @@ SCENARIOS: dict[str, tuple[str, Callable[[Context], Json]]] = {
     "viewers": ("5. viewers (SSE)", viewers),
     "sigterm": ("6. SIGTERM right after a burst", sigterm),
     "history": ("7. history (Swell only)", history),
+    "history_ui": ("8. the history view in a browser (Swell only)", history_ui),
 }
 
 
