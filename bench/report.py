@@ -452,7 +452,9 @@ def history_ui_table(result: Json) -> Table:
                 rows.setdefault(f"{page}: {kind}", {})[server] = Cell(f.get("p95"), text, ok)
             table.notes.append(
                 f"{page}: revision {measured['newest']:,}, {measured['entries_loaded']} entries "
-                f"listed at the end; {len(measured['console_errors'])} console errors"
+                f"listed at the end; {len(measured['console_errors'])} console errors; "
+                f"{measured.get('machine_busy_cores')} cores busy on the machine meanwhile "
+                "(the page, the server and anything else)"
             )
     for key, cells in rows.items():
         page, kind = key.split(": ", 1)

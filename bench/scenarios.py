@@ -972,7 +972,10 @@ def history_ui_summary(page: Json) -> str:
         if t.get("not_shown"):
             text += f" ({t['not_shown']} not shown)"
         parts.append(text)
-    return f"p50/p95/max ms: {'; '.join(parts)} (revision {page['newest']})"
+    return (
+        f"p50/p95/max ms: {'; '.join(parts)} (revision {page['newest']}; the machine's busy "
+        f"cores meanwhile {page.get('machine_busy_cores')}, load {page.get('load_average'):.2f})"
+    )
 
 
 SCENARIOS: dict[str, tuple[str, Callable[[Context], Json]]] = {

@@ -19,10 +19,14 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from bench.servers import machine_busy
 
 Json = dict[str, Any]
 
@@ -277,6 +281,7 @@ def measure(
         try:
             for k, (name, path) in enumerate(pages):
                 before(name)
+                busy, started = machine_busy(), time.monotonic()
                 out[name] = measure_page(
                     browser,
                     base_url + path,
@@ -287,6 +292,11 @@ def measure(
                     reopen=params["reopen"],
                     seed=k,
                 )
+                wall = time.monotonic() - started
+                out[name]["seconds"] = round(wall, 1)
+                # every process's CPU meanwhile (the page, the server, anything else running)
+                out[name]["machine_busy_cores"] = round((machine_busy() - busy) / wall, 2)
+                out[name]["load_average"] = os.getloadavg()[0]
         finally:
             browser.close()
     return out
