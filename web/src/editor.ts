@@ -16,12 +16,14 @@ import { CLOSE_BAD_TOKEN, CLOSE_NOT_FOUND, CLOSE_TOO_BIG, createSync } from "./s
 import { createActivityList } from "./ui/activity";
 import { createActivityPanel } from "./ui/activity-panel";
 import { DELETED, INVALID_LINK, LINK_GONE, LINK_GONE_DETAIL, NOT_FOUND, showErrorPage, TOO_LARGE } from "./ui/error";
+import { createHistory } from "./ui/history";
 import { askForName } from "./ui/name-dialog";
 import { createPresence } from "./ui/presence";
 import { createShare } from "./ui/share";
 import { createStatus } from "./ui/status";
 import { createTitle, UNTITLED } from "./ui/title";
 import { createToolbar } from "./ui/toolbar";
+import { trackEditorReads } from "./ui/since-read"; // read marks (issue 11)
 import { cleanUser, loadUser, randomColor, saveUser, type User } from "./user";
 import { FALLBACK_NAME } from "./name";
 
@@ -172,6 +174,19 @@ async function main(): Promise<void> {
   const presence = createPresence(awareness, { onSelfClick: () => void changeName() });
   destroyers.push(() => presence.destroy());
 
+  // the history view (issue 11): a past revision, server-rendered, takes the editor's place
+  const historyView = createHistory({
+    id,
+    token: () => token,
+    canEdit: () => !readOnly && !stopped,
+    author: () => authorSecret,
+    live: content,
+    onPastChange: (past) => {
+      toolbar.element.hidden = readOnly || stopped || past;
+    },
+  });
+  destroyers.push(() => historyView.destroy());
+
   // the activity feed (SSE, like the viewer page), under this person's name; its presence
   // says who is editing right now
   const activity = createActivityList();
@@ -185,7 +200,10 @@ async function main(): Promise<void> {
       author: () => authorSecret,
       onAuthorRejected: authorRejected,
       onPresence: (users) => presence.setFeedUsers(users),
-      onActivity: (item) => activity.add(item),
+      onActivity: (item) => {
+        activity.add(item);
+        historyView.onActivity(item);
+      },
       onReset: () => activity.clear(),
       onDeleted: deleted,
       onRejected: (code) => {
@@ -347,17 +365,18 @@ async function main(): Promise<void> {
     { class: "topbar" },
     h("a", { class: "brand", href: "/", "aria-label": "Swell: your documents" }, h("span", { class: "brand__mark", "aria-hidden": "true" }, "≈"), h("span", { class: "brand__name" }, "Swell")),
     h("div", { class: "topbar__title" }, titleView.element, status.element),
-    h("div", { class: "topbar__people" }, presence.element, share.element),
+    h("div", { class: "topbar__people" }, presence.element, historyView.button, share.element),
   );
   if (readOnly) toolbar.element.hidden = true;
-  const main = h("main", { class: "page" }, content);
+  const main = h("main", { class: "page" }, content, historyView.past);
   const chrome = h("div", { class: "chrome" }, header, toolbar.element, alertSlot);
-  document.body.replaceChildren(chrome, h("div", { class: "workspace" }, main, panel.element));
+  document.body.replaceChildren(chrome, h("div", { class: "workspace" }, main, panel.element, historyView.panel));
   document.body.classList.add("editor-page");
   destroyers.push(exposeHeight(chrome, "--chrome-height"));
 
   // clicking below the text puts the caret at its end, in a new paragraph if it ends otherwise
   main.addEventListener("mousedown", (e) => {
+    if (historyView.showingPast) return;
     if (e.target !== main && e.target !== content) return;
     e.preventDefault();
     const { editor } = rich;
@@ -394,6 +413,11 @@ async function main(): Promise<void> {
   if (!named) await changeName();
   else restartFeed();
   if (!readOnly && !failed && !stopped) rich.editor.commands.focus("end");
+  // read marks (issue 11): the old mark is read and its changes highlighted, then marks are reported
+  if (!failed) {
+    const reads = trackEditorReads({ id, token: () => token, author: () => authorSecret, editor: rich.editor, sync });
+    destroyers.push(() => reads.destroy());
+  }
 }
 
 void main().catch((err: unknown) => {

@@ -14,7 +14,9 @@ import { createActivityPanel } from "./ui/activity-panel";
 import { DELETED, INVALID_LINK, LINK_GONE, LINK_GONE_DETAIL, NOT_FOUND, showErrorPage } from "./ui/error";
 import { createFeedPresence } from "./ui/feed-presence";
 import { createFeedStatus } from "./ui/feed-status";
+import { createHistory } from "./ui/history";
 import { UNTITLED } from "./ui/title";
+import { trackViewerReads } from "./ui/unread-notice"; // read marks (issue 11)
 import { loadAuthorSecret, replaceAuthor } from "./author";
 import { loadUser } from "./user";
 
@@ -92,6 +94,12 @@ async function main(): Promise<void> {
   const panel = createActivityPanel(activity);
   destroyers.push(() => panel.destroy());
 
+  // the history view (issue 11): a past revision takes the live content's place while the feed
+  // keeps updating it in the background; "Back to now" shows it again
+  const article = h("article", { class: "sheet" }, content);
+  const historyView = createHistory({ id, token: () => token, canEdit: () => false, live: article });
+  destroyers.push(() => historyView.destroy());
+
   const feed = createFeed({
     id,
     token,
@@ -105,6 +113,7 @@ async function main(): Promise<void> {
     onPresence: (users) => presence.update(users),
     onActivity: (item) => {
       activity.add(item);
+      historyView.onActivity(item);
       if (item.kind === "title") refreshTitle();
     },
     onContent: (data) => {
@@ -134,14 +143,17 @@ async function main(): Promise<void> {
     { class: "topbar" },
     h("a", { class: "brand", href: "/", "aria-label": "Swell: your documents" }, h("span", { class: "brand__mark", "aria-hidden": "true" }, "≈"), h("span", { class: "brand__name" }, "Swell")),
     h("div", { class: "topbar__title" }, title, status.element),
-    h("div", { class: "topbar__people" }, presence.element),
+    h("div", { class: "topbar__people" }, presence.element, historyView.button),
   );
   const chrome = h("div", { class: "chrome" }, header);
-  const main = h("main", { class: "page viewer-main" }, h("article", { class: "sheet" }, content));
-  document.body.replaceChildren(chrome, h("div", { class: "workspace" }, main, panel.element));
+  const main = h("main", { class: "page viewer-main" }, article, historyView.past);
+  document.body.replaceChildren(chrome, h("div", { class: "workspace" }, main, panel.element, historyView.panel));
   document.body.classList.add("viewer-page");
   destroyers.push(exposeHeight(chrome, "--chrome-height"));
   destroyers.push(() => document.body.classList.remove("viewer-page"));
+  // read marks (issue 11): the notice of changes since the old mark, then marks reported while shown
+  const reads = trackViewerReads({ id, token: () => token, author: loadAuthorSecret, content, before: content.parentElement ?? content });
+  destroyers.push(() => reads.destroy());
 }
 
 void main().catch((err: unknown) => {
