@@ -1,10 +1,12 @@
 /** The home page: create a document, and the list of documents this browser created or opened. */
-import { ApiError, createDoc, type CreatedDoc } from "./api";
-import { currentAuthor, replaceAuthor } from "./author";
+import { ApiError, createDoc, type CreatedDoc, fetchAuthor } from "./api";
+import { currentAuthor, loadAuthorSecret, replaceAuthor } from "./author";
 import { h } from "./dom";
 import { type DocEntry, forgetDoc, loadDocList, onDocListChange, rememberDoc } from "./doclist";
+import { fetchUnread, isUnreadError, type UnreadAnswer, type UnreadDoc } from "./read-api";
 import "./styles.css";
 import { UNTITLED } from "./ui/title";
+import "./ui/unread-home.css";
 import { loadUser } from "./user";
 
 function relativeTime(ms: number): string {
@@ -17,6 +19,9 @@ function relativeTime(ms: number): string {
   return new Date(ms).toLocaleDateString();
 }
 
+/** How often the list asks the server what changed (also on focus and when shown again). */
+const REFRESH_MS = 30_000;
+
 function hrefFor(doc: DocEntry): string | null {
   const id = encodeURIComponent(doc.id);
   if (doc.editToken) return `/d/${id}#${doc.editToken}`;
@@ -24,13 +29,75 @@ function hrefFor(doc: DocEntry): string | null {
   return null;
 }
 
+/** What the server last said about each listed document (POST /api/unread), by id. */
+const summaries = new Map<string, UnreadAnswer>();
+/** This browser's author id, to say "You edited" (null: unknown). */
+let myAuthorId: string | null = null;
+
+/** When the document last changed as far as this browser knows: the server's last edit, else when it was opened here. */
+function activityOf(doc: DocEntry): number {
+  const summary = summaries.get(doc.id);
+  if (summary && !isUnreadError(summary) && summary.last_edit) {
+    const at = Date.parse(summary.last_edit.at);
+    if (!Number.isNaN(at)) return Math.max(at, doc.openedAt);
+  }
+  return doc.openedAt;
+}
+
+/** "Grace edited · 3 min ago", with the unread badge when it changed since this author's mark. */
+function activityLine(doc: DocEntry, summary: UnreadDoc): HTMLElement[] {
+  const parts: HTMLElement[] = [];
+  if (summary.unread) {
+    parts.push(
+      h(
+        "span",
+        { class: "doc-unread", "data-testid": "doc-unread", title: "Changed since you last looked" },
+        h("span", { class: "doc-unread__dot", "aria-hidden": "true" }),
+        h("span", { class: "visually-hidden" }, "Unread changes"),
+      ),
+    );
+  }
+  const edit = summary.last_edit;
+  if (edit) {
+    const at = Date.parse(edit.at);
+    const who = edit.author === null ? "Someone" : edit.author.id === myAuthorId ? "You" : edit.author.name;
+    parts.push(
+      h(
+        "span",
+        { class: `doc-item__edit${summary.unread ? " doc-item__edit--unread" : ""}`, "data-testid": "doc-last-edit" },
+        `${who} edited`,
+        Number.isNaN(at) ? null : " · ",
+        Number.isNaN(at) ? null : h("time", { datetime: new Date(at).toISOString() }, relativeTime(at)),
+      ),
+    );
+  } else {
+    parts.push(
+      h(
+        "span",
+        { class: "doc-item__edit" },
+        doc.editToken ? "Can edit" : "Can view",
+        " · opened ",
+        h("time", { datetime: new Date(doc.openedAt).toISOString() }, relativeTime(doc.openedAt)),
+      ),
+    );
+  }
+  return parts;
+}
+
 function renderList(list: HTMLElement, empty: HTMLElement): void {
-  const docs = loadDocList();
+  const docs = loadDocList().sort((a, b) => activityOf(b) - activityOf(a));
   empty.hidden = docs.length > 0;
   list.hidden = docs.length === 0;
+  // re-rendering keeps the keyboard focus where it was (a refresh every 30 s must not steal it)
+  const focused = document.activeElement instanceof HTMLElement && list.contains(document.activeElement)
+    ? { id: document.activeElement.closest("[data-doc-id]")?.getAttribute("data-doc-id"), cls: document.activeElement.className }
+    : null;
   list.replaceChildren(
     ...docs.map((doc) => {
-      const title = doc.title.trim() || UNTITLED;
+      const summary = summaries.get(doc.id);
+      const broken = summary !== undefined && isUnreadError(summary) ? summary : null;
+      const known = summary !== undefined && !isUnreadError(summary) ? summary : null;
+      const title = (known?.title ?? doc.title).trim() || UNTITLED;
       const href = hrefFor(doc);
       const link = href
         ? h("a", { class: "doc-item__link", href }, title)
@@ -48,27 +115,88 @@ function renderList(list: HTMLElement, empty: HTMLElement): void {
       );
       remove.addEventListener("click", () => {
         forgetDoc(doc.id);
+        summaries.delete(doc.id);
         renderList(list, empty);
       });
+      let meta: HTMLElement;
+      if (broken) {
+        meta = h(
+          "span",
+          { class: "doc-item__meta doc-item__broken", "data-testid": "doc-broken" },
+          "Link no longer works",
+          broken.error === "not found" ? " (the document was deleted)" : " (it was reset)",
+        );
+      } else if (known) {
+        meta = h("span", { class: "doc-item__meta muted" }, ...activityLine(doc, known));
+      } else {
+        meta = h(
+          "span",
+          { class: "doc-item__meta muted" },
+          doc.editToken ? "Can edit" : "Can view",
+          " · opened ",
+          h("time", { datetime: new Date(doc.openedAt).toISOString() }, relativeTime(doc.openedAt)),
+        );
+      }
       return h(
         "li",
-        { class: "doc-item", "data-testid": "doc-item", "data-doc-id": doc.id },
-        h(
-          "div",
-          { class: "doc-item__main" },
-          link,
-          h(
-            "span",
-            { class: "doc-item__meta muted" },
-            doc.editToken ? "Can edit" : "Can view",
-            " · opened ",
-            h("time", { datetime: new Date(doc.openedAt).toISOString() }, relativeTime(doc.openedAt)),
-          ),
-        ),
+        {
+          class: `doc-item${known?.unread ? " doc-item--unread" : ""}${broken ? " doc-item--broken" : ""}`,
+          "data-testid": "doc-item",
+          "data-doc-id": doc.id,
+        },
+        h("div", { class: "doc-item__main" }, link, meta),
         remove,
       );
     }),
   );
+  if (focused?.id) {
+    const item = list.querySelector(`[data-doc-id="${CSS.escape(focused.id)}"]`);
+    const target = focused.cls.includes("doc-item__remove") ? item?.querySelector(".doc-item__remove") : item?.querySelector(".doc-item__link");
+    if (target instanceof HTMLElement) target.focus();
+  }
+}
+
+/** Asks the server what changed in the listed documents; unreachable: the list stays local. */
+function createRefresher(list: HTMLElement, empty: HTMLElement): { refresh(): void } {
+  let running: AbortController | null = null;
+  let askedForAuthor: string | null = null;
+  const refresh = (): void => {
+    const docs = loadDocList();
+    const asked = docs.flatMap((doc) => {
+      const token = doc.editToken ?? doc.viewToken;
+      return token ? [{ id: doc.id, token }] : [];
+    });
+    if (asked.length === 0) return;
+    running?.abort();
+    const controller = new AbortController();
+    running = controller;
+    const author = loadAuthorSecret();
+    if (author !== null && author !== askedForAuthor) {
+      askedForAuthor = author;
+      fetchAuthor(author).then(
+        (me) => {
+          myAuthorId = me.id;
+          renderList(list, empty);
+        },
+        () => {
+          askedForAuthor = null; // again next time
+        },
+      );
+    }
+    fetchUnread(asked, author, controller.signal).then(
+      (answers) => {
+        if (running !== controller) return;
+        running = null;
+        for (const answer of answers) summaries.set(answer.id, answer);
+        renderList(list, empty);
+      },
+      () => {
+        // offline or an older server: what this browser knows is shown as it is
+        if (running === controller) running = null;
+      },
+    );
+  };
+  return { refresh };
 }
 
 /** Creates the document as this browser's author (created first if the person has a name). */
@@ -129,9 +257,24 @@ function main(): void {
   const list = h("ul", { class: "doc-list", "data-testid": "doc-list" });
   const empty = h("p", { class: "muted doc-list__empty" }, "Documents you create or open in this browser appear here.");
   renderList(list, empty);
-  onDocListChange(() => renderList(list, empty));
-  // coming back with the Back button shows fresh titles
-  window.addEventListener("pageshow", () => renderList(list, empty));
+  const refresher = createRefresher(list, empty);
+  refresher.refresh();
+  onDocListChange(() => {
+    renderList(list, empty);
+    refresher.refresh();
+  });
+  // coming back with the Back button shows fresh titles and what changed meanwhile
+  window.addEventListener("pageshow", (e) => {
+    renderList(list, empty);
+    if (e.persisted) refresher.refresh();
+  });
+  window.addEventListener("focus", () => refresher.refresh());
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible") refresher.refresh();
+  });
+  setInterval(() => {
+    if (document.visibilityState === "visible") refresher.refresh();
+  }, REFRESH_MS);
 
   const main = h(
     "main",

@@ -2,6 +2,7 @@
 import type { Editor } from "@tiptap/core";
 import { h } from "../dom";
 import { normalizeLink } from "../richtext";
+import "./toolbar.css";
 
 interface ToolSpec {
   id: string;
@@ -192,13 +193,59 @@ export interface Toolbar {
   destroy(): void;
 }
 
+/**
+ * At phone width the tools scroll sideways: a fade with a chevron at each edge that has more
+ * tools behind it (gone at the end). Decorative for assistive technology (arrow keys reach
+ * every tool and focusing one scrolls it into view); a tap on it scrolls by most of a screen.
+ */
+function scrollHints(scroller: HTMLElement): { start: HTMLElement; end: HTMLElement; destroy(): void } {
+  const hint = (side: "start" | "end", glyph: string): HTMLElement => {
+    const el = h("span", { class: `toolbar-hint toolbar-hint--${side}`, "aria-hidden": "true", "data-testid": `toolbar-more-${side}`, hidden: true }, glyph);
+    el.addEventListener("mousedown", (e) => e.preventDefault()); // keep the editor's selection
+    el.addEventListener("click", () => {
+      const step = Math.max(80, scroller.clientWidth * 0.7);
+      scroller.scrollBy({ left: side === "end" ? step : -step, behavior: "smooth" });
+    });
+    return el;
+  };
+  const start = hint("start", "‹");
+  const end = hint("end", "›");
+  let frame = 0;
+  const update = (): void => {
+    frame = 0;
+    const max = scroller.scrollWidth - scroller.clientWidth;
+    // 1 px of slack: scroll positions are fractional on zoomed and high-density screens
+    start.hidden = !(max > 1 && scroller.scrollLeft > 1);
+    end.hidden = !(max > 1 && scroller.scrollLeft < max - 1);
+  };
+  const schedule = (): void => {
+    if (frame === 0) frame = requestAnimationFrame(update);
+  };
+  scroller.addEventListener("scroll", schedule, { passive: true });
+  const observer = new ResizeObserver(schedule);
+  observer.observe(scroller);
+  update();
+  return {
+    start,
+    end,
+    destroy() {
+      if (frame !== 0) cancelAnimationFrame(frame);
+      observer.disconnect();
+      scroller.removeEventListener("scroll", schedule);
+    },
+  };
+}
+
 export function createToolbar(editor: Editor): Toolbar {
-  const element = h("div", { class: "toolbar", role: "toolbar", "aria-label": "Formatting" });
+  const bar = h("div", { class: "toolbar", role: "toolbar", "aria-label": "Formatting" });
+  const hints = scrollHints(bar);
+  // the element the page places (and hides when read-only): the tools and their scroll hints
+  const element = h("div", { class: "toolbar-frame" }, hints.start, bar, hints.end);
   const buttons: { spec: ToolSpec; button: HTMLButtonElement }[] = [];
 
   for (const item of TOOLS) {
     if (item === "sep") {
-      element.append(h("span", { class: "toolbar__sep", role: "separator", "aria-orientation": "vertical" }));
+      bar.append(h("span", { class: "toolbar__sep", role: "separator", "aria-orientation": "vertical" }));
       continue;
     }
     const button = h("button", {
@@ -216,7 +263,7 @@ export function createToolbar(editor: Editor): Toolbar {
     button.addEventListener("click", () => {
       if (button.getAttribute("aria-disabled") !== "true") item.run(editor);
     });
-    element.append(button);
+    bar.append(button);
     buttons.push({ spec: item, button });
   }
 
@@ -229,7 +276,7 @@ export function createToolbar(editor: Editor): Toolbar {
     buttons[current]?.button.focus();
   };
   buttons[0]?.button.setAttribute("tabindex", "0");
-  element.addEventListener("keydown", (e) => {
+  bar.addEventListener("keydown", (e) => {
     const index = buttons.findIndex(({ button }) => button === document.activeElement);
     if (index < 0) return;
     if (e.key === "ArrowRight" || e.key === "ArrowDown") focusAt(index + 1);
@@ -239,7 +286,7 @@ export function createToolbar(editor: Editor): Toolbar {
     else return;
     e.preventDefault();
   });
-  element.addEventListener("focusin", (e) => {
+  bar.addEventListener("focusin", (e) => {
     const index = buttons.findIndex(({ button }) => button === e.target);
     if (index >= 0) {
       current = index;
@@ -276,6 +323,7 @@ export function createToolbar(editor: Editor): Toolbar {
       editor.off("transaction", refresh);
       editor.off("focus", refresh);
       editor.view.dom.removeEventListener("keydown", onKey);
+      hints.destroy();
       element.remove();
     },
   };

@@ -1,0 +1,137 @@
+"""What changed since you last looked (issue 11): the home page marks a document someone else
+changed since you read it and lists it first; opening it highlights those changes in their
+author's colour, the highlight follows the text while people type, Dismiss removes it, and
+reading it clears the marker. Plus the toolbar's scroll hint at phone width."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import expect
+from tests.server import ServerProcess
+
+from e2e.api import create_doc
+from e2e.pages import EditorPage, HomePage, NewPerson
+from e2e.unread_pages import PhoneToolbar, SinceReadEditor, UnreadHome, console_errors, rgb
+
+ADA = "#1971c2"
+GRACE = "#c2255c"
+
+
+def _token_of(editor: EditorPage) -> str:
+    match = re.search(r"#(.+)$", editor.page.url)
+    assert match is not None, editor.page.url
+    return match.group(1)
+
+
+def test_unread_marker_and_changes_since_last_read(
+    server: ServerProcess, new_person: NewPerson
+) -> None:
+    base = server.base_url
+    ada_person = new_person("Ada", ADA)
+    ada = HomePage(ada_person.new_page(), base).open().create_and_open("Plans", "Ada")
+    plans_token = _token_of(ada)
+    ada.focus_end()
+    ada.type("Ada wrote this.")
+    expect(ada.save_status).to_have_text("All changes saved", timeout=5_000)
+    # the page reports what Ada has seen (her own text included)
+    SinceReadEditor(ada).wait_until_mark_caught_up(plans_token, timeout=10_000)
+
+    # a second document, opened later: by when they were opened, it would be listed first
+    HomePage(ada.page, base).open().create_and_open("Other", "Ada")
+    home = UnreadHome(HomePage(ada.page, base).open())
+    expect(home.last_edit("Plans")).to_contain_text("You edited", timeout=10_000)
+    home.expect_first("Other", timeout=5_000)
+    expect(home.unread_marker("Plans")).to_have_count(0)
+
+    # Grace, at her own computer, changes Plans: deletes Ada's full stop and adds a sentence
+    grace_person = new_person("Grace", GRACE)
+    grace = grace_person.editor(base).open(ada.doc_id, plans_token)
+    grace.expect_text("Ada wrote this.", timeout=5_000)
+    grace.focus_end()
+    grace.press("Backspace")
+    grace.type(" and Grace added more.")
+    expect(grace.save_status).to_have_text("All changes saved", timeout=5_000)
+
+    # Ada comes back to her home page's tab: it asks what changed
+    ada.page.evaluate("() => window.dispatchEvent(new Event('focus'))")
+    marker = home.unread_marker("Plans")
+    expect(marker).to_be_visible(timeout=10_000)
+    expect(marker).to_contain_text("Unread changes")
+    expect(home.last_edit("Plans")).to_contain_text("Grace edited", timeout=5_000)
+    home.expect_first("Plans", timeout=5_000)
+    expect(home.unread_marker("Other")).to_have_count(0)
+
+    # she opens it: what Grace did since is highlighted in Grace's colour, nothing of Ada's
+    home.item("Plans").get_by_role("link", name="Plans", exact=True).click()
+    editor = EditorPage(ada.page, base, "Ada")
+    editor.doc_id = ada.doc_id
+    editor.expect_connected(timeout=10_000)
+    editor.expect_text("Ada wrote this and Grace added more.", timeout=5_000)
+    since = SinceReadEditor(editor)
+    expect(since.notice).to_be_visible(timeout=10_000)
+    expect(since.notice).to_contain_text("Changes since you last looked")
+    expect(since.notice).to_contain_text("Grace")
+    since.expect_highlighted_text(" and Grace added more.", timeout=5_000)
+    expect(since.insertions_by("Ada")).to_have_count(0)
+    assert since.colors_of(since.insertions) == {rgb(GRACE)}
+    expect(since.insertions.first).to_have_attribute("title", "Added by Grace")
+    expect(since.deletions_by("Grace")).to_have_count(1)
+
+    # the highlight follows the text when someone types before it: Grace (a remote change) ...
+    grace.press("Control+Home")
+    grace.type("Intro: ")
+    editor.expect_text("Intro: Ada wrote this and Grace added more.", timeout=5_000)
+    since.expect_highlighted_text(" and Grace added more.", timeout=2_000)
+    # ... and Ada herself
+    editor.press("Control+Home")
+    editor.type("Hi. ")
+    editor.expect_text("Hi. Intro: Ada wrote this and Grace added more.", timeout=5_000)
+    since.expect_highlighted_text(" and Grace added more.", timeout=2_000)
+    expect(since.deletions_by("Grace")).to_have_count(1)
+
+    # Dismiss removes the highlight and the notice
+    since.dismiss()
+    expect(since.notice).to_be_hidden(timeout=2_000)
+    expect(since.insertions).to_have_count(0, timeout=2_000)
+    expect(since.deletions).to_have_count(0)
+    editor.expect_text("Hi. Intro: Ada wrote this and Grace added more.", timeout=2_000)
+
+    # having read it, the marker is gone from her home page
+    expect(editor.save_status).to_have_text("All changes saved", timeout=5_000)
+    since.wait_until_mark_caught_up(plans_token, timeout=10_000)
+    home = UnreadHome(HomePage(ada.page, base).open())
+    expect(home.last_edit("Plans")).to_contain_text("You edited", timeout=10_000)
+    expect(home.unread_marker("Plans")).to_have_count(0)
+    assert console_errors(ada_person) == [] and console_errors(grace_person) == []
+
+
+def test_toolbar_scroll_hint_at_phone_width(server: ServerProcess, new_person: NewPerson) -> None:
+    doc = create_doc(server.base_url, "Phone")
+    person = new_person("Ada", ADA)
+    page = person.new_page()
+    page.set_viewport_size({"width": 375, "height": 740})
+    editor = EditorPage(page, server.base_url, "Ada").open(doc.id, doc.edit_token)
+    toolbar = PhoneToolbar(editor)
+    assert toolbar.overflows(), "at 375 px the tools do not fit: the toolbar scrolls"
+    expect(toolbar.more_end).to_be_visible(timeout=2_000)
+    expect(toolbar.more_start).to_be_hidden()
+    assert console_errors(person) == []
+
+    # keyboard only: the toolbar's last tool scrolls into view, and the hint at the end goes
+    toolbar.bar.get_by_role("button", name="Paragraph").focus()
+    page.keyboard.press("End")
+    expect(toolbar.bar.get_by_role("button", name="Redo")).to_be_focused()
+    page.wait_for_function(
+        "() => { const el = document.querySelector('[role=toolbar]');"
+        " return el.scrollLeft >= el.scrollWidth - el.clientWidth - 1; }",
+        timeout=3_000,
+    )
+    expect(toolbar.more_end).to_be_hidden(timeout=2_000)
+    expect(toolbar.more_start).to_be_visible()
+
+    # back at the start, the hint shows the way to the rest again
+    toolbar.scroll_to_start()
+    expect(toolbar.more_end).to_be_visible(timeout=2_000)
+    expect(toolbar.more_start).to_be_hidden()
+    assert console_errors(person) == []

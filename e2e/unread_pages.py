@@ -1,0 +1,165 @@
+"""Page objects for "what changed since you last looked" (issue 11): the home page's unread
+markers, the editor's highlight of changes since the reader's mark, and the toolbar's scroll
+hints at phone width."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+from e2e.pages import EditorPage, HomePage, Person
+
+# True once the server counts the document as read by this browser's author up to its newest
+# committed revision (POST /api/unread, which the home page asks too). A polling predicate of
+# wait_for_function is not awaited, so each call starts one request and reads the last answer.
+_MARK_CAUGHT_UP = """([id, token]) => {
+  const state = (window.__swellMarkWait ??= { pending: false, caughtUp: false });
+  if (!state.pending) {
+    state.pending = true;
+    const stored = JSON.parse(localStorage.getItem("swell.author") || "null");
+    fetch("/api/unread", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "X-Swell-Author": stored?.secret ?? "" },
+      body: JSON.stringify({ docs: [{ id, token }] }),
+    })
+      .then((r) => r.json())
+      .then((answer) => {
+        const doc = answer.docs[0];
+        state.caughtUp = doc.rev > 0 && doc.read_rev === doc.rev;
+      })
+      .catch(() => undefined)
+      .finally(() => {
+        state.pending = false;
+      });
+  }
+  return state.caughtUp;
+}"""
+
+
+_HIGHLIGHTED = """Array.from(
+  document.querySelectorAll("[data-testid=editor] [data-testid=since-read-ins]"),
+  (el) => el.textContent,
+).join("")"""
+_HIGHLIGHTED_IS = "(want) => " + _HIGHLIGHTED + " === want"
+
+
+class UnreadHome:
+    """``/`` with its "Your documents" list and what changed in each."""
+
+    def __init__(self, home: HomePage) -> None:
+        self.home = home
+        self.page = home.page
+        self.items = home.documents
+
+    def item(self, title: str) -> Locator:
+        return self.home.document(title)
+
+    def unread_marker(self, title: str) -> Locator:
+        return self.item(title).get_by_test_id("doc-unread")
+
+    def last_edit(self, title: str) -> Locator:
+        return self.item(title).get_by_test_id("doc-last-edit")
+
+    def titles(self) -> list[str]:
+        return [t.strip() for t in self.items.locator(".doc-item__link").all_inner_texts()]
+
+    def expect_first(self, title: str, *, timeout: float) -> None:
+        expect(self.items.first.locator(".doc-item__link")).to_have_text(title, timeout=timeout)
+
+
+class SinceReadEditor:
+    """The editor page's highlight of the changes since the reader last looked."""
+
+    def __init__(self, editor: EditorPage) -> None:
+        self.editor = editor
+        self.page: Page = editor.page
+        self.notice = self.page.get_by_test_id("since-read-notice")
+        self.insertions = editor.content.get_by_test_id("since-read-ins")
+        self.deletions = editor.content.get_by_test_id("since-read-del")
+
+    def insertions_by(self, name: str) -> Locator:
+        return self.insertions.and_(self.page.locator(f'[data-author-name="{name}"]'))
+
+    def deletions_by(self, name: str) -> Locator:
+        return self.deletions.and_(self.page.locator(f'[aria-label="Deleted by {name}"]'))
+
+    def highlighted_text(self) -> str:
+        """The text of every insertion highlight, in document order, joined."""
+        return "".join(self.insertions.all_text_contents())
+
+    def expect_highlighted_text(self, expected: str, *, timeout: float) -> None:
+        try:
+            self.page.wait_for_function(
+                _HIGHLIGHTED_IS,
+                arg=expected,
+                timeout=timeout,
+                polling=50,
+            )
+        except PlaywrightTimeoutError:
+            raise AssertionError(
+                f"expected the highlighted text {expected!r}, it is {self.highlighted_text()!r}"
+                f" in {self.editor.text()!r}"
+            ) from None
+
+    def colors_of(self, locator: Locator) -> set[str]:
+        """The underline colours of the highlights ``locator`` finds (computed, rgb())."""
+        values = locator.evaluate_all(
+            "(els) => els.map((el) => getComputedStyle(el).textDecorationColor)"
+        )
+        return {str(v) for v in values}
+
+    def dismiss(self) -> None:
+        self.notice.get_by_role("button", name="Dismiss").click()
+
+    def wait_until_mark_caught_up(self, token: str, *, timeout: float) -> None:
+        """Waits until the server has this reader's mark at the document's newest revision."""
+        self.page.evaluate("() => { delete window.__swellMarkWait; }")
+        self.page.wait_for_function(
+            _MARK_CAUGHT_UP, arg=[self.editor.doc_id, token], timeout=timeout, polling=250
+        )
+
+
+class PhoneToolbar:
+    """The formatting toolbar at phone width: it scrolls, with a hint at the edge with more."""
+
+    def __init__(self, editor: EditorPage) -> None:
+        self.page = editor.page
+        self.bar = self.page.get_by_role("toolbar", name="Formatting")
+        self.more_end = self.page.get_by_test_id("toolbar-more-end")
+        self.more_start = self.page.get_by_test_id("toolbar-more-start")
+
+    def scroll_to_end(self) -> None:
+        self.bar.evaluate(
+            "(el) => { el.style.scrollBehavior = 'auto'; el.scrollLeft = el.scrollWidth; }"
+        )
+
+    def scroll_to_start(self) -> None:
+        self.bar.evaluate("(el) => { el.style.scrollBehavior = 'auto'; el.scrollLeft = 0; }")
+
+    def overflows(self) -> bool:
+        return bool(self.bar.evaluate("(el) => el.scrollWidth > el.clientWidth + 1"))
+
+    def is_scrolled_to_end(self) -> bool:
+        return bool(
+            self.bar.evaluate("(el) => el.scrollLeft >= el.scrollWidth - el.clientWidth - 1")
+        )
+
+
+def console_errors(person: Person) -> list[str]:
+    """What this person's pages logged as errors (uncaught ones too)."""
+    return [
+        line
+        for lines in person.console.values()
+        for line in lines
+        if line.startswith("[error]") or line.startswith("[pageerror]")
+    ]
+
+
+def rgb(hex_color: str) -> str:
+    """``#c2255c`` as getComputedStyle writes it: ``rgb(194, 37, 92)``."""
+    match = re.fullmatch(r"#([0-9a-fA-F]{2})([0-9a-fA-F]{2})([0-9a-fA-F]{2})", hex_color)
+    assert match is not None, hex_color
+    r, g, b = (int(part, 16) for part in match.groups())
+    return f"rgb({r}, {g}, {b})"
