@@ -12,7 +12,9 @@ moment what it asked for is on screen, so that Playwright's round trips do not c
 - ``pointer``: a click at a random place of the slider's track, the same way as ``arrow``.
 
 Each time is taken twice: ``dom`` when a MutationObserver sees the change, ``frame`` at the
-next animation frame after it (about when it is painted). The results are in milliseconds.
+next animation frame after it (about when it is painted); and ``fetch``, from the input event
+to the last answer of the API requests made meanwhile (Resource Timing): the part spent waiting
+for the server. The results are in milliseconds.
 """
 
 from __future__ import annotations
@@ -72,10 +74,20 @@ _PROBE = """() => {
   };
   const check = () => {
     if (B.kind === null || B.t0 === null || B.result !== null || !done()) return;
-    const result = { dom: performance.now() - B.t0, value: value() };
+    const shownAt = performance.now();
+    const round = (ms) => Math.round(ms * 10) / 10;
+    const result = { dom: round(shownAt - B.t0), value: value(), fetch: 0, requests: [] };
+    // the API requests made meanwhile and answered before it was shown: the server's part
+    for (const e of performance.getEntriesByType("resource")) {
+      if (e.startTime < B.t0 || !e.responseEnd || e.responseEnd > shownAt) continue;
+      const path = new URL(e.name).pathname;
+      if (!path.startsWith("/api/")) continue;
+      result.fetch = Math.max(result.fetch, round(e.responseEnd - B.t0));
+      result.requests.push([path.split("/").pop(), Math.round(e.responseEnd - e.startTime)]);
+    }
     B.result = result;
     requestAnimationFrame(() => {
-      result.frame = performance.now() - B.t0;
+      result.frame = round(performance.now() - B.t0);
     });
   };
   new MutationObserver(check).observe(document.body, {
@@ -86,6 +98,7 @@ _PROBE = """() => {
   });
   window.__swellBench = {
     arm(kind) {
+      performance.clearResourceTimings();
       B.kind = kind;
       B.before = value();
       B.t0 = null;
@@ -170,6 +183,9 @@ class _Measure:
             out[kind] = {
                 "frame_ms": stats([r["frame"] for r in results]),
                 "dom_ms": stats([r["dom"] for r in results]),
+                # from the input event to the last API answer it waited for
+                "fetch_ms": stats([r["fetch"] for r in results]),
+                "slowest": max(results, key=lambda r: r["frame"]),
             }
         for kind, count in self.missed.items():
             out.setdefault(kind, {})["not_shown"] = count
