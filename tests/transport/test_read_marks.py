@@ -6,6 +6,8 @@ highlight them in its own document."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 import httpx
@@ -276,3 +278,38 @@ async def test_attribution_names_each_authors_yjs_ids(history_server: ServerProc
         assert (await attribution(**{"from": newest + 5})).status_code == 404
         nobody = await http.get(f"/api/docs/{doc['id']}/attribution", params={"from": 0})
         assert nobody.status_code == 401
+
+
+@pytest.fixture
+def server_settings() -> dict[str, str]:
+    """For the ``server`` fixture: rooms unload 0.2 s after their last socket leaves."""
+    return {"SWELL_ROOM_IDLE_SECONDS": "0.2", "SWELL_WRITES_PER_MINUTE": "100000"}
+
+
+async def test_the_newest_rev_holds_while_a_room_unloads(server: ServerProcess) -> None:
+    """On SQLite the document row's ``rev`` moves only every few seconds and at the room's
+    final compaction: ``GET /api/docs/{id}`` and the unread summary must say the newest
+    revision all the same, before, during and after the room unloads."""
+    async with server.http() as http:
+        ada = await create_author(http, "Ada", "#112233")
+        doc = await server.create_document("Unloading")
+        asked = [{"id": doc["id"], "token": doc["view_token"]}]
+        for words in ("first words", "more words"):
+            async with (
+                synced_doc(server.ws_url, doc["id"], doc["edit_token"], author=ada["secret"]) as (
+                    mine,
+                    _,
+                ),
+                synced_doc(server.ws_url, doc["id"], doc["view_token"]) as (watcher, _),
+            ):
+                text = new_paragraph(mine)
+                for ch in words:  # one revision per keystroke, as a person types
+                    text.insert(len(text), ch)
+                    await asyncio.sleep(0.03)
+                newest = await committed(http, doc, mine, watcher)
+            seen = set()
+            deadline = time.monotonic() + 1.5  # the room unloads within this
+            while time.monotonic() < deadline:
+                seen.add((await doc_info(http, doc))["rev"])
+                seen.add((await unread(http, asked, None))[0]["rev"])
+            assert seen == {newest}

@@ -94,12 +94,13 @@ class Documents:
         return CreatedDocument(record, edit_token, view_token)
 
     def with_newest_rev(self, record: DocumentRecord) -> DocumentRecord:
-        """The record with the newest committed revision: an open room knows it before the
-        document row does (on SQLite the row's ``rev`` moves every few seconds)."""
-        room = self._rooms.get(record.id)
-        if room is None or room.rev <= record.rev:
+        """The record with the newest committed revision: a room knows it before the document
+        row does (on SQLite the row's ``rev`` moves every few seconds, and when the room
+        unloads)."""
+        rev = self._rooms.newest_rev(record.id)
+        if rev is None or rev <= record.rev:
             return record
-        return replace(record, rev=room.rev)
+        return replace(record, rev=rev)
 
     async def authorize(self, doc_id: str, token: str | None) -> tuple[DocumentRecord, Role]:
         """The document and the role the token grants; raises DocumentNotFound/InvalidToken."""

@@ -54,6 +54,13 @@ class RoomRegistry:
         self._stopping = False
         self._bus.subscribe(self._on_event)
 
+    def newest_rev(self, doc_id: str) -> int | None:
+        """The newest revision the document's room committed, while it is loaded or still
+        unloading (until its final compaction moved the document row: on SQLite that row
+        lags, issue 11 found); None without a room."""
+        room = self._rooms.get(doc_id)
+        return room.rev if room is not None else None
+
     def get(self, doc_id: str) -> Room | None:
         """The room if it is loaded (for notifications; never loads)."""
         room = self._rooms.get(doc_id)
