@@ -202,8 +202,10 @@ def measure_page(
     pointer: int,
     reopen: int,
     seed: int,
+    prepare: Callable[[Any], None] | None = None,
 ) -> Json:
-    """Opens `url` in a new context and times the history view there (see the module)."""
+    """Opens `url` in a new context and times the history view there (see the module);
+    ``prepare(context)`` may route its requests first (to check the probe itself)."""
     from playwright.sync_api import expect
 
     context = browser.new_context(viewport=VIEWPORT)
@@ -212,6 +214,8 @@ def measure_page(
     context.add_init_script(
         f"try {{ localStorage.setItem('swell.user', {json.dumps(user)}); }} catch {{}}"
     )
+    if prepare is not None:
+        prepare(context)
     errors: list[str] = []
     page = context.new_page()
     phase = ["loading"]
