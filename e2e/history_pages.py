@@ -42,6 +42,10 @@ class HistoryView:
         expect(self.entries.first).to_be_visible(timeout=5_000)
         return self
 
+    def close(self) -> None:
+        self.page.keyboard.press("Escape")
+        expect(self.panel).to_be_hidden(timeout=2_000)
+
     # --- the slider ------------------------------------------------------------------------
 
     def value(self) -> int:
