@@ -1,7 +1,8 @@
 """What changed since you last looked (issue 11): the home page marks a document someone else
 changed since you read it and lists it first; opening it highlights those changes in their
 author's colour, the highlight follows the text while people type, Dismiss removes it, and
-reading it clears the marker. Plus the toolbar's scroll hint at phone width."""
+reading it clears the marker; the viewer page (no CRDT) highlights them the same way, from the
+server's rendering of the changes. Plus the toolbar's scroll hint at phone width."""
 
 from __future__ import annotations
 
@@ -11,8 +12,19 @@ from playwright.sync_api import expect
 from tests.server import ServerProcess
 
 from e2e.api import create_doc
-from e2e.pages import EditorPage, HomePage, NewPerson
-from e2e.unread_pages import PhoneToolbar, SinceReadEditor, UnreadHome, console_errors, rgb
+from e2e.history_pages import HistoryView
+from e2e.pages import EditorPage, HomePage, NewPerson, ViewerPage
+from e2e.unread_pages import (
+    PhoneToolbar,
+    SinceReadEditor,
+    SinceReadViewer,
+    UnreadHome,
+    author_id,
+    console_errors,
+    delete_word,
+    rgb,
+    wait_until_mark_caught_up,
+)
 
 ADA = "#1971c2"
 GRACE = "#c2255c"
@@ -104,6 +116,104 @@ def test_unread_marker_and_changes_since_last_read(
     expect(home.last_edit("Plans")).to_contain_text("You edited", timeout=10_000)
     expect(home.unread_marker("Plans")).to_have_count(0)
     assert console_errors(ada_person) == [] and console_errors(grace_person) == []
+
+
+def test_viewer_page_highlights_changes_since_last_read(
+    server: ServerProcess, new_person: NewPerson
+) -> None:
+    base = server.base_url
+    doc = create_doc(base, "Minutes")
+    # Ada has a name, so an author (and read marks): she writes, then reads the view link
+    ada_person = new_person("Ada", ADA)
+    ada_editor = ada_person.editor(base).open(doc.id, doc.edit_token)
+    ada_editor.focus_end()
+    ada_editor.type("Ada wrote this rough draft.")
+    expect(ada_editor.save_status).to_have_text("All changes saved", timeout=5_000)
+    ada_editor.page.close()
+    first = ViewerPage(ada_person.new_page(), base).open(doc.id, doc.view_token)
+    expect(first.content).to_have_text("Ada wrote this rough draft.", timeout=5_000)
+    wait_until_mark_caught_up(first.page, doc.id, doc.view_token, timeout=10_000)
+    expect(SinceReadViewer(first).doc).to_have_count(0)
+    first.page.close()
+
+    # Grace, at her own computer, adds a sentence and deletes one of Ada's words
+    grace_person = new_person("Grace", GRACE)
+    grace = grace_person.editor(base).open(doc.id, doc.edit_token)
+    grace.expect_text("Ada wrote this rough draft.", timeout=5_000)
+    grace.focus_end()
+    grace.type(" Grace added more!")
+    delete_word(grace, "rough")
+    grace.expect_text("Ada wrote this  draft. Grace added more!", timeout=2_000)
+    expect(grace.save_status).to_have_text("All changes saved", timeout=5_000)
+    grace_id = author_id(grace.page, base)
+
+    # Ada opens the view link again: Grace's changes since then, in Grace's colour
+    viewer = ViewerPage(ada_person.new_page(), base).open(doc.id, doc.view_token)
+    since = SinceReadViewer(viewer)
+    expect(since.notice).to_be_visible(timeout=10_000)
+    expect(since.notice).to_contain_text("Grace")
+    expect(since.doc).to_be_visible(timeout=5_000)
+    expect(viewer.content).to_be_hidden()
+    since.expect_inserted_by(grace_id, "Grace added more!", timeout=5_000)
+    expect(since.deletions_by(grace_id)).to_have_text(["rough"])
+    expect(since.insertions).to_have_count(since.insertions_by(grace_id).count())
+    expect(since.deletions).to_have_count(1)
+    assert since.colors(since.insertions, "borderBottomColor") == {rgb(GRACE)}
+    assert since.colors(since.deletions, "textDecorationColor") == {rgb(GRACE)}
+    expect(since.insertions.first).to_have_attribute("title", "Added by Grace")
+    expect(since.deletions.first).to_have_attribute("title", "Deleted by Grace")
+
+    # Grace keeps typing: the highlight follows the text
+    grace.focus_end()
+    grace.type(" Then Grace wrote on!")
+    since.expect_inserted_by(grace_id, "Grace added more! Then Grace wrote on!", timeout=5_000)
+    expect(since.doc).to_have_text(
+        "Ada wrote this rough draft. Grace added more! Then Grace wrote on!"
+    )
+    expect(since.deletions).to_have_count(1)
+
+    # a past revision of the history view takes the highlight's place until "Back to now"
+    history = HistoryView(viewer.page).open()
+    history.key("Home")
+    expect(history.past).to_be_visible(timeout=5_000)
+    expect(since.doc).to_be_hidden()
+    history.back_button.click()
+    expect(history.past).to_be_hidden(timeout=2_000)
+    expect(since.doc).to_be_visible()
+    history.close()
+
+    # Dismiss: the live content, without ins/del, and Grace's next edits arrive live
+    since.dismiss()
+    expect(since.notice).to_be_hidden(timeout=2_000)
+    expect(since.doc).to_have_count(0, timeout=2_000)
+    expect(viewer.content).to_be_visible()
+    expect(viewer.content).to_have_text(
+        "Ada wrote this draft. Grace added more! Then Grace wrote on!", timeout=5_000
+    )
+    expect(viewer.content.locator("ins, del")).to_have_count(0)
+    grace.type(" The end.")
+    expect(viewer.content).to_have_text(
+        "Ada wrote this draft. Grace added more! Then Grace wrote on! The end.", timeout=5_000
+    )
+    expect(since.doc).to_have_count(0)
+    assert console_errors(ada_person) == [] and console_errors(grace_person) == []
+
+    # when the rendering of the changes fails, the live content shows, quietly
+    wait_until_mark_caught_up(viewer.page, doc.id, doc.view_token, timeout=10_000)
+    viewer.page.close()
+    grace.type(" Later.")
+    expect(grace.save_status).to_have_text("All changes saved", timeout=5_000)
+    page = ada_person.new_page()
+    page.route("**/changes?*", lambda route: route.fulfill(status=404, json={"error": "gone"}))
+    again = ViewerPage(page, base).open(doc.id, doc.view_token)
+    failing = SinceReadViewer(again)
+    expect(failing.notice).to_be_visible(timeout=10_000)
+    expect(failing.notice).to_contain_text("Grace")
+    expect(failing.doc).to_have_count(0, timeout=5_000)
+    expect(again.content).to_be_visible()
+    expect(again.content).to_contain_text("The end. Later.", timeout=5_000)
+    failed = [line for line in console_errors(ada_person) if "Failed to load resource" not in line]
+    assert failed == []
 
 
 def test_toolbar_scroll_hint_at_phone_width(server: ServerProcess, new_person: NewPerson) -> None:

@@ -16,6 +16,7 @@ import { createFeedPresence } from "./ui/feed-presence";
 import { createFeedStatus } from "./ui/feed-status";
 import { createHistory } from "./ui/history";
 import { UNTITLED } from "./ui/title";
+import { showViewerHighlight, type ViewerHighlight } from "./ui/since-read-viewer";
 import { trackViewerReads } from "./ui/unread-notice"; // read marks (issue 11)
 import { loadAuthorSecret, replaceAuthor } from "./author";
 import { loadUser } from "./user";
@@ -85,6 +86,8 @@ async function main(): Promise<void> {
 
   const content = h("div", { class: "prose viewer-content", "data-testid": "viewer-content", "aria-label": "Document" });
   let shownHtml: string | null = null;
+  // the changes since the reader last looked, highlighted in place of `content` until dismissed
+  let highlight: ViewerHighlight | null = null;
 
   const status = createFeedStatus("connecting");
   destroyers.push(() => status.destroy());
@@ -114,6 +117,7 @@ async function main(): Promise<void> {
     onActivity: (item) => {
       activity.add(item);
       historyView.onActivity(item);
+      highlight?.learn(item.author);
       if (item.kind === "title") refreshTitle();
     },
     onContent: (data) => {
@@ -121,6 +125,7 @@ async function main(): Promise<void> {
       if (data.html === shownHtml) return;
       shownHtml = data.html;
       showContent(content, data);
+      highlight?.contentChanged();
     },
     onReset: () => activity.clear(),
     onDeleted: () => {
@@ -151,8 +156,16 @@ async function main(): Promise<void> {
   document.body.classList.add("viewer-page");
   destroyers.push(exposeHeight(chrome, "--chrome-height"));
   destroyers.push(() => document.body.classList.remove("viewer-page"));
-  // read marks (issue 11): the notice of changes since the old mark, then marks reported while shown
-  const reads = trackViewerReads({ id, token: () => token, author: loadAuthorSecret, content, before: content.parentElement ?? content });
+  // read marks (issue 11): the notice and highlight of changes since the old mark, then marks
+  // reported while shown
+  const reads = trackViewerReads({
+    id,
+    token: () => token,
+    author: loadAuthorSecret,
+    content,
+    before: content.parentElement ?? content,
+    showChanges: (changes) => (highlight = showViewerHighlight({ id, token: () => token, changes, live: content })),
+  });
   destroyers.push(() => reads.destroy());
 }
 

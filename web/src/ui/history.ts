@@ -116,6 +116,18 @@ export function describeEntry(entry: HistoryEntry): string {
   return `${who}'s ${entry.kind === "restore" ? "restore" : "edit"} of ${formatTime(entry.ended_at)}`;
 }
 
+/**
+ * Colors every change of a `/changes` rendering (`[data-author]`: `<ins>`, `<del>`, changed
+ * blocks) in its author's color, `--author-color` (history.css, under `.history-doc`), from an
+ * author id → color map. The viewer page's highlight of changes since last read uses it too.
+ */
+export function colorChanges(root: ParentNode, colors: ReadonlyMap<string, string>): void {
+  for (const el of root.querySelectorAll<HTMLElement>("[data-author]")) {
+    const color = colors.get(el.dataset.author ?? "");
+    if (color !== undefined) el.style.setProperty("--author-color", color);
+  }
+}
+
 function errorText(err: unknown, what: string): string {
   if (err instanceof ApiError) {
     if (err.status === 0) return `${what}: Swell can’t be reached. Check your connection.`;
@@ -597,10 +609,7 @@ export function createHistory(options: HistoryOptions): HistoryView {
 
   function display(holder: HTMLElement): void {
     const copy = holder.cloneNode(true) as HTMLElement;
-    for (const el of copy.querySelectorAll<HTMLElement>("[data-author]")) {
-      const color = colors.get(el.dataset.author ?? "");
-      if (color !== undefined) el.style.setProperty("--author-color", color);
-    }
+    colorChanges(copy, colors);
     for (const link of copy.querySelectorAll("a[href]")) {
       link.setAttribute("target", "_blank");
       link.setAttribute("rel", "noopener noreferrer");

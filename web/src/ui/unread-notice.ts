@@ -1,7 +1,8 @@
 /**
  * "Changes since you last looked" (issue 11): the reader's old mark, the changes after it, and
- * the notice that names who made them. No editing stack here: the viewer page uses it as is
- * (trackViewerReads), the editor page through since-read.ts (which adds the highlight).
+ * the notice that names who made them. No editing stack here: the viewer page uses it
+ * (trackViewerReads, with since-read-viewer.ts's highlight), the editor page through
+ * since-read.ts (which adds its own highlight).
  */
 import type { Author } from "../api";
 import { h } from "../dom";
@@ -126,11 +127,17 @@ export interface ViewerReadsOptions extends ReaderRef {
   before?: HTMLElement;
   /** a "Show changes" button in the notice (the history view from the mark), if given */
   onShowChanges?: (fromRev: number) => void;
+  /**
+   * Highlights the changes (the viewer page: since-read-viewer.ts) when the notice is shown;
+   * the notice's Dismiss, and destroy(), call the `dismiss` it returns.
+   */
+  showChanges?: (changes: ChangesSinceRead) => { dismiss(): void };
 }
 
 /**
  * The viewer page's read marks (no CRDT there): the notice of changes since the old mark, then
- * the mark reported while the content is on screen (any change of `content` counts as seen).
+ * the mark reported while the content is on screen (any change of `content` counts as seen),
+ * and the highlight of the changes when `showChanges` is given.
  */
 export function trackViewerReads(options: ViewerReadsOptions): { destroy(): void } {
   let destroyed = false;
@@ -149,6 +156,7 @@ export function trackViewerReads(options: ViewerReadsOptions): { destroy(): void
   });
   observer.observe(options.content, { childList: true, subtree: true, characterData: true, attributes: true, attributeFilter: ["class"] });
   let notice: HTMLElement | null = null;
+  let highlight: { dismiss(): void } | null = null;
   void since.changes.then((changes) => {
     if (destroyed || changes === null) return;
     const anchor = options.before ?? options.content;
@@ -157,10 +165,13 @@ export function trackViewerReads(options: ViewerReadsOptions): { destroy(): void
       authors: changes.authors,
       onDismiss: () => {
         notice = null;
+        highlight?.dismiss();
+        highlight = null;
       },
       ...(onShow ? { onShowChanges: () => onShow(changes.mark) } : {}),
     });
     anchor.parentElement?.insertBefore(notice, anchor);
+    highlight = options.showChanges?.(changes) ?? null;
   });
   return {
     destroy() {
@@ -168,6 +179,8 @@ export function trackViewerReads(options: ViewerReadsOptions): { destroy(): void
       observer.disconnect();
       tracker.destroy();
       notice?.remove();
+      highlight?.dismiss();
+      highlight = null;
     },
   };
 }
