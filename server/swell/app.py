@@ -83,7 +83,7 @@ class Services:
         self.authors = Authors(self.author_directory, self.bus)
         self.history = History(self.store, self.rooms, quiet_seconds=settings.edit_burst_seconds)
         self.versions = SqlVersionStore(self.engine)
-        self.read_marks = ReadMarks(SqlReadMarks(self.engine), self.store, self.documents)
+        self.read_marks = ReadMarks(SqlReadMarks(self.engine), self.store)
         self.transfer = HistoryTransfer(
             self.store,
             self.rooms,

@@ -66,6 +66,15 @@ class Revision:
 
 
 @dataclass(frozen=True, slots=True)
+class NewestRevision:
+    """The journal's newest revision; with an empty journal, None and the revision the newest
+    history chunk ends at (``folded_to``; 0 for none), whose metadata is in its packed index."""
+
+    revision: Revision | None
+    folded_to: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class JournalRow:
     """A revision still in the journal, with its update and ids."""
 

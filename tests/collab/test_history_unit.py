@@ -22,7 +22,7 @@ from pycrdt import (
 )
 
 from swell.collab.compaction import compact_document
-from swell.collab.history import History
+from swell.collab.history import History, _attribute, _steps
 from swell.collab.peer import Peer, Role
 from swell.collab.revision_index import REMEMBER_EVERY, Entry, RevisionIndex, group_entries
 from swell.collab.revisions import (
@@ -35,6 +35,8 @@ from swell.collab.revisions import (
     encode_delete_set,
     encode_ids,
     pack_revisions,
+    subtract,
+    union,
     unpack_revisions,
 )
 from swell.collab.room import Room
@@ -542,3 +544,70 @@ async def test_a_flood_of_history_jobs_for_one_document_is_refused_not_queued() 
     finally:
         gate.set()
         docs.close()
+
+
+# ---- attribution by id -----------------------------------------------------------------------
+
+
+def _random_history(count: int, first: int = 1) -> RevisionIndex:
+    """Three authors typing (one id each) and deleting scattered ids of anyone's."""
+    rng = random.Random(7)
+    index = RevisionIndex()
+    clocks = {101: 0, 202: 0, 303: 0}
+    alive: list[tuple[int, int]] = []
+    for rev in range(first, first + count):
+        client = (101, 202, 303)[rev % 3]
+        inserted = {client: [(clocks[client], clocks[client] + 1)]}
+        alive.append((client, clocks[client]))
+        clocks[client] += 1
+        deleted: dict[int, list[tuple[int, int]]] = {}
+        if rev % 2 == 0 and len(alive) > 5:
+            gone, clock = alive.pop(rng.randrange(len(alive) - 1))
+            deleted = {gone: [(clock, clock + 1)]}
+        ids = encode_ids(inserted, bytes(encode_delete_set(deleted)))
+        index.extend(
+            StoredHistory(
+                [], [JournalRow(Revision(rev, T0, f"author-{client}", "edit", 1, 0), b"", ids)]
+            )
+        )
+    return index
+
+
+def _attribute_by_hand(index: RevisionIndex, start: int, end: int) -> dict[Any, tuple[Any, Any]]:
+    """The same answer, one range at a time with ``union``: slow and obviously right."""
+    mine: dict[Any, tuple[dict, dict]] = {}
+    everything: tuple[dict, dict] = ({}, {})
+    for rev in range(max(start + 1, index.first), end + 1):
+        ids = decode_ids(index.ids(rev))
+        own = mine.setdefault(index.revision(rev).author_id, ({}, {}))
+        union(own[0], ids.inserted)
+        union(own[1], ids.deleted)
+        union(everything[0], ids.inserted)
+        union(everything[1], ids.deleted)
+    found = {
+        author: (subtract(added, everything[1]), subtract(removed, everything[0]))
+        for author, (added, removed) in mine.items()
+    }
+    return {author: pair for author, pair in found.items() if pair[0] or pair[1]}
+
+
+@pytest.mark.parametrize(("first", "start"), [(1, 0), (1, 700), (1, 1999), (5000, 0), (5000, 5900)])
+def test_attribution_names_each_authors_surviving_and_deleted_ids(first: int, start: int) -> None:
+    """Gathered and merged once (not range by range), and from 0 of a history whose oldest
+    revisions were folded away (``--history-keep-days``) too."""
+    index = _random_history(2000, first)
+    end = index.newest
+    found = _attribute(index, start, end)
+    assert {a.author_id: (a.inserted, a.deleted) for a in found} == _attribute_by_hand(
+        index, start, end
+    )
+    assert [a.author_id for a in found] == list(
+        dict.fromkeys(index.revision(r).author_id for r in range(max(start + 1, first), end + 1))
+    )[: len(found)]
+
+
+def test_changes_from_0_of_a_folded_history_start_at_its_oldest_revision() -> None:
+    index = _random_history(50, first=5000)
+    runs = _steps(index, 0, index.newest, 64)
+    assert runs[-1][1] == index.newest
+    assert len(runs) == 50  # the three authors take turns: one run per revision

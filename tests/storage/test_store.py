@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,14 +13,17 @@ from pathlib import Path
 import pytest
 from pycrdt import Doc, Text
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from swell.migrate import upgrade_database
-from swell.records import ANONYMOUS, Chunk, StoredState
+from swell.records import ANONYMOUS, Chunk, NewestRevision, StoredState
 from swell.storage.activity_log import SqlActivityLog
+from swell.storage.authors import SqlAuthorDirectory
 from swell.storage.catalog import SqlDocumentCatalog
 from swell.storage.document_store import DocumentGone, SqlDocumentStore
 from swell.storage.engine import create_engine, create_session_factory
 from swell.storage.memory_store import MemoryDocumentStore, UnknownDocumentError
+from swell.storage.read_marks import SqlReadMarks
 from tests.changes import as_changes
 from tests.conftest import POSTGRES_ENV
 
@@ -36,13 +40,16 @@ class Stores:
     catalog: SqlDocumentCatalog
     documents: SqlDocumentStore
     activity: SqlActivityLog
+    engine: AsyncEngine
 
 
 @pytest.fixture
 async def stores(database_url: str) -> AsyncIterator[Stores]:
     engine = create_engine(database_url)
     sessions = create_session_factory(engine)
-    yield Stores(SqlDocumentCatalog(sessions), SqlDocumentStore(sessions), SqlActivityLog(sessions))
+    yield Stores(
+        SqlDocumentCatalog(sessions), SqlDocumentStore(sessions), SqlActivityLog(sessions), engine
+    )
     await engine.dispose()
 
 
@@ -297,3 +304,41 @@ async def test_activity_is_numbered_per_document(stores: Stores) -> None:
     assert [r.seq for r in records] == [2, 3] and (oldest, newest) == (1, 3)
     records, _, _ = await stores.activity.list_activity("doc-e", 1, 50)
     assert [r.summary for r in records] == ["e1", "e2"]
+
+
+async def test_the_newest_revision_is_read_without_any_blob(journal: Journal) -> None:
+    """What the unread summary asks for every listed document: the journal's newest row,
+    else where the newest history chunk ends (its packed index read only when asked)."""
+    await journal.add_document("doc-newest")
+    store = journal.documents
+    assert await store.load_newest("doc-newest") == NewestRevision(None, 0)
+    changes = as_changes(updates(4))
+    upto = await store.append_changes("doc-newest", changes, {})
+    newest = await store.load_newest("doc-newest")
+    assert newest.revision is not None and newest.revision.rev == upto == 4
+    assert newest.revision.at.tzinfo is not None
+    await store.compact("doc-newest", b"SNAPSHOT", upto, chunk(1, 4))
+    assert await store.load_newest("doc-newest") == NewestRevision(None, 4)
+    assert await store.load_chunk_index("doc-newest", 4) == b"R"
+    assert await store.load_chunk_index("doc-newest", 3) == b""
+    assert await store.load_newest("no-such-doc") == NewestRevision(None, 0)
+
+
+async def test_read_marks_only_move_forward_even_when_written_at_once(stores: Stores) -> None:
+    marks = SqlReadMarks(stores.engine)
+    authors = SqlAuthorDirectory(create_session_factory(stores.engine))
+    await new_doc(stores, "doc-marks")
+    ada = await authors.create_author("ada-marks", "Ada", "#112233", b"a" * 32)
+    grace = await authors.create_author("grace-marks", "Grace", "#445566", b"g" * 32)
+    revs = list(range(1, 41))
+    random.Random(3).shuffle(revs)
+    await asyncio.gather(*(marks.mark_read(ada.id, "doc-marks", rev) for rev in revs))
+    found = await marks.read_marks(ada.id, ["doc-marks", "doc-unknown"])
+    assert list(found) == ["doc-marks"] and found["doc-marks"].rev == 40
+    assert found["doc-marks"].read_at.tzinfo is not None
+    again = await marks.mark_read(ada.id, "doc-marks", 7)
+    assert again is not None and again.rev == 40
+    assert await marks.read_marks(grace.id, ["doc-marks"]) == {}
+    await stores.catalog.delete_document("doc-marks")
+    assert await marks.read_marks(ada.id, ["doc-marks"]) == {}  # deleted with it
+    assert await marks.mark_read(ada.id, "doc-marks", 3) is None  # gone: no mark

@@ -207,6 +207,7 @@ async def test_unread_summary_refuses_bad_requests(history_server: ServerProcess
             {},
             {"docs": "x"},
             {"docs": [one] * 101},
+            {"docs": [one, one]},  # each document and token once
             {"docs": [{"id": doc["id"]}]},
             {"docs": [{"id": 1, "token": "x"}]},
             {"docs": [{**one, "extra": 1}]},
@@ -219,7 +220,9 @@ async def test_unread_summary_refuses_bad_requests(history_server: ServerProcess
             "/api/unread", json={"docs": [one]}, headers={"X-Swell-Author": "nobody"}
         )
         assert forged.status_code == 401
-        assert (await http.post("/api/unread", json={"docs": [one] * 100})).status_code == 200
+        many = [await server.create_document(f"Doc {i}") for i in range(100)]
+        asked = [{"id": d["id"], "token": d["view_token"]} for d in many]
+        assert (await http.post("/api/unread", json={"docs": asked})).status_code == 200
 
 
 async def test_attribution_names_each_authors_yjs_ids(history_server: ServerProcess) -> None:

@@ -26,10 +26,11 @@ from swell.collab.revision_index import Entry, RevisionIndex, group_entries
 from swell.collab.revisions import (
     Checkpoint,
     Ranges,
+    Spans,
     decode_ids,
     encode_delete_set,
+    merged,
     subtract,
-    union,
 )
 from swell.records import AuthorRecord
 from swell.rendering import render_formats
@@ -42,6 +43,7 @@ MAX_STEPS = 64
 """A comparison attributes changes per author run; more runs than this are merged into this
 many steps (each attributed to the last author of the runs it merges)."""
 EMPTY_UPDATE = b"\x00\x00"
+ATTRIBUTIONS_KEPT = 64
 
 
 class RevisionNotFound(LookupError):
@@ -75,6 +77,7 @@ class History:
         self._renders_kept = renders_kept
         self._render_chars = render_chars
         self._rendered_chars = 0
+        self._attributions: OrderedDict[tuple[str, int, int], list[Attribution]] = OrderedDict()
 
     # ---- the index --------------------------------------------------------------------------
 
@@ -103,6 +106,8 @@ class History:
         self._locks.pop(doc_id, None)
         for key in [k for k in self._renders if k[0] == doc_id]:
             self._rendered_chars -= len(self._renders.pop(key))
+        for gone in [k for k in self._attributions if k[0] == doc_id]:
+            del self._attributions[gone]
         self.docs.forget(doc_id)
 
     async def newest(self, doc_id: str) -> int:
@@ -204,12 +209,22 @@ class History:
     ) -> tuple[int, list[Attribution]]:
         """Who inserted and who deleted which Yjs ids after revision ``start`` up to ``end``
         (default: now), and that ``end``: what a page holding the live document needs to
-        highlight those changes in it (the ids are the ones its own Yjs document has)."""
+        highlight those changes in it (the ids are the ones its own Yjs document has). Computed
+        in the history thread (capped per document like every history request) and cached: a
+        range of revisions never changes."""
         index = await self.index(doc_id)
         end = index.newest if end is None else end
         if not (start == 0 or index.has(start)) or not index.has(end) or start > end:
             raise RevisionNotFound(end)
-        return end, await asyncio.to_thread(_attribute, index, start, end)
+        key = (doc_id, start, end)
+        found = self._attributions.get(key)
+        if found is None:
+            found = await self.docs.compute(doc_id, lambda: _attribute(index, start, end))
+            self._attributions[key] = found
+            while len(self._attributions) > ATTRIBUTIONS_KEPT:
+                self._attributions.popitem(last=False)
+        self._attributions.move_to_end(key)
+        return end, found
 
     # ---- restore -----------------------------------------------------------------------------
 
@@ -261,28 +276,29 @@ class Attribution:
 
 def _attribute(index: RevisionIndex, start: int, end: int) -> list[Attribution]:
     """Per author, in the order they first changed something after ``start``; text both
-    inserted and deleted in the range is in neither (it was never there to see)."""
-    mine: dict[str | None, tuple[Ranges, Ranges]] = {}
-    inserted: Ranges = {}
-    deleted: Ranges = {}
-    for rev in range(start + 1, end + 1):
+    inserted and deleted in the range is in neither (it was never there to see). Spans are
+    gathered and merged once at the end."""
+    mine: dict[str | None, tuple[Spans, Spans]] = {}
+    everything: tuple[Spans, Spans] = ({}, {})
+    for rev in range(max(start + 1, index.first), end + 1):
         ids = decode_ids(index.ids(rev))
-        added, removed = mine.setdefault(index.revision(rev).author_id, ({}, {}))
-        union(added, ids.inserted)
-        union(removed, ids.deleted)
-        union(inserted, ids.inserted)
-        union(deleted, ids.deleted)
-    found = [
-        Attribution(author, subtract(added, deleted), subtract(removed, inserted))
+        own = mine.setdefault(index.revision(rev).author_id, ({}, {}))
+        for ranges, into in ((ids.inserted, 0), (ids.deleted, 1)):
+            for client, spans in ranges.items():
+                own[into].setdefault(client, []).extend(spans)
+                everything[into].setdefault(client, []).extend(spans)
+    inserted, deleted = merged(everything[0]), merged(everything[1])
+    attributed = [
+        Attribution(author, subtract(merged(added), deleted), subtract(merged(removed), inserted))
         for author, (added, removed) in mine.items()
     ]
-    return [a for a in found if a.inserted or a.deleted]
+    return [a for a in attributed if a.inserted or a.deleted]
 
 
 def _steps(index: RevisionIndex, start: int, end: int, most: int) -> list[tuple[str | None, int]]:
     """(author, last revision) of each run of one author's revisions after ``start``."""
     runs: list[tuple[str | None, int]] = []
-    for rev in range(start + 1, end + 1):
+    for rev in range(max(start + 1, index.first), end + 1):
         author = index.revision(rev).author_id
         if runs and runs[-1][0] == author:
             runs[-1] = (author, rev)

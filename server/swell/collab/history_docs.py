@@ -48,10 +48,8 @@ class HistoryDocs:
     ) -> T:
         """``job(doc)`` in the worker thread, on a Doc holding at least revisions 1..``upto``.
         ``consumes``: the job changes the Doc, which is dropped afterwards."""
-        if self._users.get(doc_id, 0) >= MAX_WAITING:
-            raise HistoryBusy(doc_id)
+        self._enter(doc_id)
         lock = self._locks.setdefault(doc_id, asyncio.Lock())
-        self._users[doc_id] = self._users.get(doc_id, 0) + 1
         try:
             async with lock:
                 try:
@@ -60,10 +58,27 @@ class HistoryDocs:
                     self._reach.pop(doc_id, None)
                     return await self._run(doc_id, upto, job, consumes)
         finally:
-            self._users[doc_id] -= 1
-            if not self._users[doc_id]:
-                del self._users[doc_id]
-                del self._locks[doc_id]
+            self._leave(doc_id)
+
+    async def compute(self, doc_id: str, job: Callable[[], T]) -> T:
+        """``job()`` in the worker thread: history work that needs no Doc but as much CPU
+        (attribution over many revisions), under the same per-document cap."""
+        self._enter(doc_id)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, job)
+        finally:
+            self._leave(doc_id)
+
+    def _enter(self, doc_id: str) -> None:
+        if self._users.get(doc_id, 0) >= MAX_WAITING:
+            raise HistoryBusy(doc_id)
+        self._users[doc_id] = self._users.get(doc_id, 0) + 1
+
+    def _leave(self, doc_id: str) -> None:
+        self._users[doc_id] -= 1
+        if not self._users[doc_id]:
+            del self._users[doc_id]
+            self._locks.pop(doc_id, None)
 
     async def _run(self, doc_id: str, upto: int, job: Callable[[Doc[Any]], T], consumes: bool) -> T:
         reach = self._reach.get(doc_id, 0)

@@ -13,6 +13,7 @@ from swell.records import (
     Chunk,
     DocumentRecord,
     JournalSlice,
+    NewestRevision,
     ReadMarkRecord,
     StoredHistory,
     StoredState,
@@ -31,6 +32,7 @@ __all__ = [
     "DocumentRecord",
     "DocumentStore",
     "JournalSlice",
+    "NewestRevision",
     "ReadMarkRecord",
     "ReadMarkStore",
     "StoredHistory",
@@ -119,6 +121,14 @@ class DocumentStore(Protocol):
         and rows' ``data`` empty)."""
         ...
 
+    async def load_newest(self, doc_id: str) -> NewestRevision:
+        """The newest committed revision without reading any update or history blob."""
+        ...
+
+    async def load_chunk_index(self, doc_id: str, to_rev: int) -> bytes:
+        """The packed revision index of the history chunk ending at ``to_rev`` (b"": none)."""
+        ...
+
 
 class ActivityLog(Protocol):
     """Stored activity events, numbered per document."""
@@ -180,8 +190,9 @@ class VersionStore(Protocol):
 class ReadMarkStore(Protocol):
     """Per author and document, the newest revision the author has seen."""
 
-    async def mark_read(self, author_id: str, doc_id: str, rev: int) -> ReadMarkRecord:
-        """Moves the mark to ``rev`` unless it is already further; returns the mark."""
+    async def mark_read(self, author_id: str, doc_id: str, rev: int) -> ReadMarkRecord | None:
+        """Moves the mark to ``rev`` unless it is already further; returns the mark (None:
+        the document or the author no longer exists)."""
         ...
 
     async def read_marks(self, author_id: str, doc_ids: Iterable[str]) -> dict[str, ReadMarkRecord]:

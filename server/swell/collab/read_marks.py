@@ -2,7 +2,7 @@
 by the pages as their reader catches up, and per-document summaries for the home page.
 
 The newest revision is read from what is committed (the journal, else the history chunk that
-holds it), not from the document row alone: on SQLite that row moves every few seconds, and a
+holds it), not from the document row: on SQLite that row moves every few seconds, and a
 summary that lagged would call a document read that was not."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from swell.collab.documents import Documents
+from swell.collab.documents import DocumentNotFound
 from swell.collab.ports import DocumentRecord, DocumentStore, ReadMarkRecord, ReadMarkStore
 from swell.collab.revisions import unpack_revisions
 from swell.records import AuthorRecord, Revision
@@ -40,29 +40,30 @@ class ReadSummary:
 
 
 class ReadMarks:
-    def __init__(self, marks: ReadMarkStore, store: DocumentStore, documents: Documents) -> None:
+    def __init__(self, marks: ReadMarkStore, store: DocumentStore) -> None:
         self._marks = marks
         self._store = store
-        self._documents = documents
         self._chunk_newest: OrderedDict[tuple[str, int], Revision] = OrderedDict()
 
     async def newest(self, record: DocumentRecord) -> Revision | None:
-        """The newest committed revision of the document (its number, time and author)."""
-        known = self._documents.with_newest_rev(record).rev
-        history = await self._store.load_history(record.id, after_rev=max(0, known - 1), data=False)
-        if history.rows:
-            return history.rows[-1].revision
-        if not history.chunks:
-            return None
-        chunk = history.chunks[-1]
-        key = (record.id, chunk.to_rev)
+        """The newest committed revision of the document (its number, time and author):
+        the journal's newest row, else the last entry of the newest history chunk's index
+        (read and unpacked off the loop once per chunk; a chunk may hold many thousand
+        revisions)."""
+        newest = await self._store.load_newest(record.id)
+        if newest.revision is not None or not newest.folded_to:
+            return newest.revision
+        key = (record.id, newest.folded_to)
         found = self._chunk_newest.get(key)
         if found is None:
-            # a chunk may hold many thousand revisions (an import): unpacked off the loop, once
-            found = (await asyncio.to_thread(unpack_revisions, chunk.revisions))[-1].revision
+            packed = await self._store.load_chunk_index(record.id, newest.folded_to)
+            if not packed:
+                return None  # folded again meanwhile (retention): the next ask finds it
+            found = (await asyncio.to_thread(unpack_revisions, packed))[-1].revision
             self._chunk_newest[key] = found
             while len(self._chunk_newest) > NEWEST_KEPT:
                 self._chunk_newest.popitem(last=False)
+        self._chunk_newest.move_to_end(key)
         return found
 
     async def mark(
@@ -72,9 +73,12 @@ class ReadMarks:
         None: the newest). A mark never moves back."""
         newest = await self.newest(record)
         top = newest.rev if newest is not None else 0
-        return await self._marks.mark_read(
+        mark = await self._marks.mark_read(
             author.id, record.id, top if rev is None else min(rev, top)
         )
+        if mark is None:
+            raise DocumentNotFound(record.id)  # deleted since it was authorized
+        return mark
 
     async def mark_of(self, record: DocumentRecord, author: AuthorRecord) -> ReadMarkRecord | None:
         return (await self._marks.read_marks(author.id, [record.id])).get(record.id)
@@ -87,4 +91,8 @@ class ReadMarks:
             if author is not None
             else {}
         )
-        return [ReadSummary(r, await self.newest(r), marks.get(r.id)) for r in records]
+        newest: dict[str, Revision | None] = {}  # a document asked about twice costs once
+        for r in records:
+            if r.id not in newest:
+                newest[r.id] = await self.newest(r)
+        return [ReadSummary(r, newest[r.id], marks.get(r.id)) for r in records]

@@ -50,6 +50,11 @@ class RevisionIndex:
         self._checkpoint_revs: list[int] = []  # sorted keys of _checkpoints
 
     @property
+    def first(self) -> int:
+        """The oldest revision held (above 1 once ``--history-keep-days`` folded older ones)."""
+        return self._first
+
+    @property
     def newest(self) -> int:
         return self._first + len(self.revisions) - 1 if self.revisions else self._first - 1
 

@@ -15,6 +15,8 @@ from datetime import UTC, datetime, timedelta
 from swell.records import Revision
 
 Ranges = dict[int, list[tuple[int, int]]]
+Spans = dict[int, list[tuple[int, int]]]
+"""Id spans per client as gathered: unsorted, overlapping (``merged`` makes Ranges of them)."""
 
 PACK_VERSION = 1
 KINDS = ("edit", "restore")
@@ -93,6 +95,24 @@ def add_range(ranges: Ranges, client: int, start: int, end: int) -> None:
         else:
             merged.append((s, e))
     ranges[client] = merged
+
+
+def merged(spans: Spans) -> Ranges:
+    """Spans gathered in any order, sorted and merged once per client (``add_range`` per span
+    re-sorts whenever one lands before the end: quadratic over a long history)."""
+    out: Ranges = {}
+    for client, found in spans.items():
+        found.sort()
+        kept: list[tuple[int, int]] = []
+        for start, end in found:
+            if kept and start <= kept[-1][1]:
+                if end > kept[-1][1]:
+                    kept[-1] = (kept[-1][0], end)
+            elif end > start:
+                kept.append((start, end))
+        if kept:
+            out[client] = kept
+    return out
 
 
 def union(into: Ranges, other: Ranges) -> None:

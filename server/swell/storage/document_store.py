@@ -17,6 +17,7 @@ from swell.records import (
     Chunk,
     JournalRow,
     JournalSlice,
+    NewestRevision,
     Revision,
     StoredHistory,
     StoredState,
@@ -336,6 +337,34 @@ class SqlDocumentStore:
             rows=[_journal_row(row) for row in rows if row.rev > folded],
         )
 
+    async def load_newest(self, doc_id: str) -> NewestRevision:
+        """Two index seeks at most: the journal's newest row (its metadata only), else the end
+        of the newest history chunk."""
+        async with self._engine.connect() as connection:
+            row = (
+                await connection.execute(
+                    select(*_JOURNAL_COLUMNS[:-2])
+                    .where(DocumentUpdate.document_id == doc_id)
+                    .order_by(DocumentUpdate.rev.desc())
+                    .limit(1)
+                )
+            ).first()
+            if row is not None:
+                return NewestRevision(_revision(row))
+            folded = await connection.scalar(
+                select(func.max(_CHUNKS.c.to_rev)).where(_CHUNKS.c.document_id == doc_id)
+            )
+        return NewestRevision(None, int(folded or 0))
+
+    async def load_chunk_index(self, doc_id: str, to_rev: int) -> bytes:
+        async with self._engine.connect() as connection:
+            packed = await connection.scalar(
+                select(_CHUNKS.c.revisions).where(
+                    _CHUNKS.c.document_id == doc_id, _CHUNKS.c.to_rev == to_rev
+                )
+            )
+        return bytes(packed) if packed is not None else b""
+
     async def count_updates(self, doc_id: str) -> int:
         """For tests and benchmarks: rows in the journal."""
         async with self._sessions() as session:
@@ -369,6 +398,9 @@ async def _newest_snapshot(connection: AsyncConnection, doc_id: str) -> Any:
 
 
 def _journal_row(row: Any) -> JournalRow:
+    return JournalRow(_revision(row), getattr(row, "data", b""), row.ids)
+
+
+def _revision(row: Any) -> Revision:
     at = row.created_at if row.created_at.tzinfo is not None else row.created_at.replace(tzinfo=UTC)
-    revision = Revision(row.rev, at, row.author_id, row.kind, row.added, row.removed)
-    return JournalRow(revision, getattr(row, "data", b""), row.ids)
+    return Revision(row.rev, at, row.author_id, row.kind, row.added, row.removed)

@@ -19,6 +19,7 @@ from swell.records import (
     Chunk,
     JournalRow,
     JournalSlice,
+    NewestRevision,
     Revision,
     StoredHistory,
     StoredState,
@@ -153,6 +154,16 @@ class MemoryDocumentStore:
             chunks = [replace(c, data=b"") for c in chunks]
             rows = [replace(row, data=b"") for row in rows]
         return StoredHistory(chunks=chunks, rows=rows)
+
+    async def load_newest(self, doc_id: str) -> NewestRevision:
+        journal = self._journals.get(doc_id, _Journal())
+        if journal.rows:
+            return NewestRevision(journal.rows[-1].revision)
+        return NewestRevision(None, max((c.to_rev for c in journal.chunks), default=0))
+
+    async def load_chunk_index(self, doc_id: str, to_rev: int) -> bytes:
+        journal = self._journals.get(doc_id, _Journal())
+        return next((c.revisions for c in journal.chunks if c.to_rev == to_rev), b"")
 
     async def count_updates(self, doc_id: str) -> int:
         """For tests: rows in the journal."""

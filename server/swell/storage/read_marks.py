@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import case, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from swell.records import ReadMarkRecord
@@ -23,7 +24,8 @@ class SqlReadMarks:
             postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
         )
 
-    async def mark_read(self, author_id: str, doc_id: str, rev: int) -> ReadMarkRecord:
+    async def mark_read(self, author_id: str, doc_id: str, rev: int) -> ReadMarkRecord | None:
+        """None when the document (or author) is gone: deleted since the caller checked."""
         now = datetime.now(UTC)
         table = ReadMark.__table__
         statement = self._insert(table).values(
@@ -37,8 +39,11 @@ class SqlReadMarks:
                 "read_at": statement.excluded.read_at,
             },
         ).returning(table.c.rev, table.c.read_at)
-        async with self._engine.begin() as connection:
-            row = (await connection.execute(statement)).one()
+        try:
+            async with self._engine.begin() as connection:
+                row = (await connection.execute(statement)).one()
+        except IntegrityError:  # the foreign key: deleted meanwhile
+            return None
         return ReadMarkRecord(doc_id, int(row.rev), _aware(row.read_at))
 
     async def read_marks(self, author_id: str, doc_ids: Iterable[str]) -> dict[str, ReadMarkRecord]:

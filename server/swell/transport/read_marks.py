@@ -116,6 +116,8 @@ def _asked(value: Any) -> list[tuple[str, str]]:
         if not doc_id or len(doc_id) > MAX_ID_CHARS or len(token) > MAX_TOKEN_CHARS:
             raise BadRequest("a document id or token is too long")
         asked.append((doc_id, token))
+    if len(set(asked)) < len(asked):
+        raise BadRequest("each document and token may be asked about once")
     return asked
 
 
