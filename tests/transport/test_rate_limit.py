@@ -45,6 +45,20 @@ def test_a_minute_allowance_then_one_per_interval() -> None:
     assert limiter.check("a") is not None
 
 
+def test_a_call_doing_the_work_of_several_costs_as_much() -> None:
+    """``POST /api/unread`` about 100 documents counts as 10 writes."""
+    clock = Clock()
+    limiter = RateLimiter(30, clock=clock)
+    assert limiter.check("a", cost=10) is None
+    assert limiter.check("a", cost=10) is None
+    assert limiter.check("a", cost=10) is None
+    wait = limiter.check("a", cost=10)
+    assert wait is not None and 19.9 < wait <= 20.0  # 10 units at 30 a minute
+    assert limiter.check("a", cost=100) is not None  # capped at a full allowance, not never
+    clock.now += 60
+    assert limiter.check("a", cost=100) is None
+
+
 def test_zero_means_no_limit() -> None:
     limiter = RateLimiter(0)
     assert all(limiter.check("a") is None for _ in range(10_000))

@@ -29,7 +29,8 @@ UNKNOWN_CLIENT = "unknown"
 
 
 class RateLimiter:
-    """``check(key)`` spends one unit of ``key``'s allowance; 0 per minute means no limit."""
+    """``check(key)`` spends one unit of ``key``'s allowance (``cost`` units for a call that
+    does the work of several); 0 per minute means no limit."""
 
     def __init__(
         self,
@@ -49,19 +50,20 @@ class RateLimiter:
     def __len__(self) -> int:
         return len(self._buckets)
 
-    def check(self, key: str) -> float | None:
-        """None if allowed (and counted), else the seconds until one more call is allowed."""
+    def check(self, key: str, cost: float = 1.0) -> float | None:
+        """None if allowed (and counted), else the seconds until such a call is allowed."""
         if self.per_minute <= 0:
             return None
         now = self._clock()
         self._prune(now)
         units, touched = self._buckets.pop(key, (float(self.per_minute), now))
         units = min(float(self.per_minute), units + (now - touched) * self._rate)
-        if units >= 1.0:
-            self._buckets[key] = (units - 1.0, now)
+        cost = min(cost, float(self.per_minute))  # never more than a full allowance
+        if units >= cost:
+            self._buckets[key] = (units - cost, now)
             return None
         self._buckets[key] = (units, now)
-        return (1.0 - units) / self._rate
+        return (cost - units) / self._rate
 
     def _prune(self, now: float) -> None:
         """Forget buckets that refilled (touched a window ago), then the least recent ones
@@ -182,13 +184,15 @@ class ClientLimits:
     def client(self, scope: Mapping[str, Any]) -> str:
         return client_address(scope, self.trusted)
 
-    def check(self, limiter: RateLimiter, scope: Mapping[str, Any]) -> float | None:
+    def check(
+        self, limiter: RateLimiter, scope: Mapping[str, Any], cost: float = 1.0
+    ) -> float | None:
         """None if the scope's client may go on, else the seconds it should wait."""
-        return limiter.check(rate_key(self.client(scope)))
+        return limiter.check(rate_key(self.client(scope)), cost)
 
-    def enforce(self, limiter: RateLimiter, scope: Mapping[str, Any]) -> None:
+    def enforce(self, limiter: RateLimiter, scope: Mapping[str, Any], cost: float = 1.0) -> None:
         """For HTTP routes: raise RateLimited (a 429) when over the limit."""
-        retry_after = self.check(limiter, scope)
+        retry_after = self.check(limiter, scope, cost)
         if retry_after is not None:
             raise RateLimited(retry_after)
 
