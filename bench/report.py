@@ -432,7 +432,8 @@ def history_ui_table(result: Json) -> Table:
     params = result["params"]
     table = Table(
         f"8. The history view in Chromium: a document of {params['updates']:,} updates by "
-        f"{params['authors']} authors (input event to the next frame showing it: p50 / p95 / max)",
+        f"{params['authors']} authors (input event to the frame showing it rendered: "
+        "p50 / p95 / max)",
         _columns(result),
     )
     rows: dict[str, dict[str, Cell]] = {}

@@ -964,7 +964,7 @@ def history_ui(ctx: Context) -> Json:
 
 
 def history_ui_summary(page: Json) -> str:
-    """One line: p50/p95/max per kind (the next frame after the change), in ms."""
+    """One line: p50/p95/max per kind (until the frame showing the change is rendered), in ms."""
     parts = []
     for kind, t in page["times"].items():
         f = t.get("frame_ms")

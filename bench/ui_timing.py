@@ -11,8 +11,9 @@ moment what it asked for is on screen, so that Playwright's round trips do not c
   ``aria-busy``, the past revision not hidden); ``end`` (now) until the past is hidden again;
 - ``pointer``: a click at a random place of the slider's track, the same way as ``arrow``.
 
-Each time is taken twice: ``dom`` when a MutationObserver sees the change, ``frame`` at the
-next animation frame after it (about when it is painted); and ``fetch``, from the input event
+Each time is taken twice: ``dom`` when a MutationObserver sees the change, ``frame`` once the
+next frame after it is rendered (a task posted from its animation frame callback runs after its
+style, layout and paint: about when it is on screen); and ``fetch``, from the input event
 to the last answer of the API requests made meanwhile (Resource Timing): the part spent waiting
 for the server. The results are in milliseconds.
 """
@@ -86,8 +87,14 @@ _PROBE = """() => {
       result.requests.push([path.split("/").pop(), Math.round(e.responseEnd - e.startTime)]);
     }
     B.result = result;
+    // the next frame's rendering (style, layout, paint) runs after its animation frame
+    // callbacks: a task posted from one runs once that frame is done
     requestAnimationFrame(() => {
-      result.frame = round(performance.now() - B.t0);
+      const channel = new MessageChannel();
+      channel.port1.onmessage = () => {
+        result.frame = round(performance.now() - B.t0);
+      };
+      channel.port2.postMessage(null);
     });
   };
   new MutationObserver(check).observe(document.body, {
