@@ -54,6 +54,110 @@ export interface Actor {
 const USER_HEADER = "X-Swell-User";
 export const AUTHOR_HEADER = "X-Swell-Author";
 
+/** How often the calls that may meet the server's per-document caps try a 429 again. */
+export const BUSY_RETRIES = 3;
+/** The longest Retry-After honoured between two tries of a 429. */
+const MAX_RETRY_WAIT_MS = 5_000;
+
+export interface RequestOptions {
+  /** the document token, sent as `Authorization: Bearer` */
+  token?: string | null;
+  /** this browser's author secret (X-Swell-Author) */
+  author?: string | null;
+  /** an anonymous caller's name (X-Swell-User), for the activity feed */
+  name?: string | null;
+  /** sent as JSON */
+  body?: unknown;
+  /** cancels the request (and a wait before a retry): rejects with an error `isAbort` knows */
+  signal?: AbortSignal | undefined;
+  /** sent even as the page goes away */
+  keepalive?: boolean;
+  /**
+   * How many times a 429 (too many requests, e.g. history requests waiting for the document)
+   * is tried again after its Retry-After (at most 5 s); default: none.
+   */
+  retries429?: number;
+}
+
+/** Whether `err` is the rejection of an aborted request (not worth showing to anyone). */
+export function isAbort(err: unknown): boolean {
+  return (err instanceof DOMException || err instanceof Error) && err.name === "AbortError";
+}
+
+function wait(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+/**
+ * One call of the Swell API: the headers every call sends, fetch, a 429 retried (if asked),
+ * and any answer other than 2xx as an ApiError (`status` 0: the server could not be reached).
+ * An aborted call rejects with the abort's error (`isAbort`), never an ApiError.
+ */
+export async function request(method: string, url: string, options: RequestOptions = {}): Promise<Response> {
+  const headers: Record<string, string> = { Accept: "application/json" };
+  if (options.token) headers.Authorization = `Bearer ${options.token}`;
+  if (options.author) headers[AUTHOR_HEADER] = options.author;
+  // the one name rule, then URL-encoded: header values are ISO-8859-1 on the wire, names are not
+  const name = cleanName(options.name, "");
+  if (name) headers[USER_HEADER] = encodeURIComponent(name);
+  if (options.body !== undefined) headers["Content-Type"] = "application/json";
+  const retries = options.retries429 ?? 0;
+  for (let attempt = 0; ; attempt++) {
+    let res: Response;
+    try {
+      res = await fetch(url, {
+        method,
+        headers,
+        body: options.body === undefined ? null : JSON.stringify(options.body),
+        cache: "no-store",
+        credentials: "omit",
+        keepalive: options.keepalive === true,
+        signal: options.signal ?? null,
+      });
+    } catch (err) {
+      if (isAbort(err) || options.signal?.aborted) throw err;
+      throw new ApiError(0, "Swell can’t be reached");
+    }
+    if (res.status === 429 && attempt < retries) {
+      const seconds = Number(res.headers.get("Retry-After") ?? "1");
+      const ms = Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : 1000;
+      await wait(Math.min(ms, MAX_RETRY_WAIT_MS), options.signal);
+      continue;
+    }
+    if (!res.ok) {
+      let message = res.status === 429 ? "the server is busy; try again" : res.statusText || `HTTP ${res.status}`;
+      try {
+        const data: unknown = await res.json();
+        if (data && typeof data === "object" && "error" in data && typeof data.error === "string") {
+          message = data.error;
+        }
+      } catch {
+        // not JSON: keep the status text
+      }
+      throw new ApiError(res.status, message);
+    }
+    return res;
+  }
+}
+
+/** `request`, and its JSON answer (undefined for a 204). */
+export async function requestJson<T>(method: string, url: string, options: RequestOptions = {}): Promise<T> {
+  const res = await request(method, url, options);
+  if (res.status === 204) return undefined as T;
+  return (await res.json()) as T;
+}
+
 async function call<T>(
   method: string,
   url: string,
@@ -61,42 +165,21 @@ async function call<T>(
   body?: unknown,
   actor?: Actor,
 ): Promise<T> {
-  const headers: Record<string, string> = { Accept: "application/json" };
-  if (token !== null) headers.Authorization = `Bearer ${token}`;
-  if (actor?.author) headers[AUTHOR_HEADER] = actor.author;
-  // the one name rule, then URL-encoded: header values are ISO-8859-1 on the wire, names are not
-  const name = cleanName(actor?.name, "");
-  if (name) headers[USER_HEADER] = encodeURIComponent(name);
-  if (body !== undefined) headers["Content-Type"] = "application/json";
-  let res: Response;
-  try {
-    res = await fetch(url, {
-      method,
-      headers,
-      body: body === undefined ? null : JSON.stringify(body),
-      cache: "no-store",
-      credentials: "omit",
-    });
-  } catch (err) {
-    throw new ApiError(0, err instanceof Error ? err.message : "network error");
-  }
-  if (!res.ok) {
-    let message = res.statusText || `HTTP ${res.status}`;
-    try {
-      const data: unknown = await res.json();
-      if (data && typeof data === "object" && "error" in data && typeof data.error === "string") {
-        message = data.error;
-      }
-    } catch {
-      // not JSON: keep the status text
-    }
-    throw new ApiError(res.status, message);
-  }
-  if (res.status === 204) return undefined as T;
-  return (await res.json()) as T;
+  return requestJson<T>(method, url, { token, author: actor?.author ?? null, name: actor?.name ?? null, body });
 }
 
-const docUrl = (id: string): string => `/api/docs/${encodeURIComponent(id)}`;
+/** `/api/docs/{id}`: the document's URL, under which all its calls are. */
+export const docUrl = (id: string): string => `/api/docs/${encodeURIComponent(id)}`;
+
+/** The newest revision (GET /api/docs/{id} carries `rev`); 0 when the server does not say. */
+export async function fetchNewestRev(
+  id: string,
+  token: string,
+  options: { signal?: AbortSignal; retries429?: number } = {},
+): Promise<number> {
+  const info = await requestJson<{ rev?: unknown }>("GET", docUrl(id), { token, ...options });
+  return typeof info.rev === "number" ? info.rev : 0;
+}
 
 /** `actor`: the creator, if known, for the "created" activity. */
 export function createDoc(title: string, actor?: Actor): Promise<CreatedDoc> {

@@ -5,7 +5,7 @@
  * Every call can be cancelled with an AbortSignal (a superseded slider step), and a 429 (too many
  * history requests waiting for this document) is retried after its Retry-After, a few times.
  */
-import { ApiError, AUTHOR_HEADER, type Author } from "./api";
+import { type Author, BUSY_RETRIES as RETRIES, docUrl, request as apiRequest, requestJson } from "./api";
 
 export interface HistoryEntry {
   from_rev: number;
@@ -34,84 +34,19 @@ export interface Version {
   author: Author | null;
 }
 
-/** How often a 429 is retried, and the longest wait honoured between two tries. */
-const RETRIES = 3;
-const MAX_RETRY_WAIT_MS = 5_000;
 
-interface RequestOptions {
+interface HistoryRequest {
   token: string;
   body?: unknown;
   author?: string | null;
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }
 
-const docUrl = (id: string): string => `/api/docs/${encodeURIComponent(id)}`;
+const request = (method: string, url: string, options: HistoryRequest): Promise<Response> =>
+  apiRequest(method, url, { ...options, retries429: RETRIES });
 
-function wait(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
-}
-
-/** Whether `err` is the rejection of an aborted request (not worth showing to anyone). */
-export function isAbort(err: unknown): boolean {
-  return err instanceof DOMException && err.name === "AbortError";
-}
-
-async function request(method: string, url: string, options: RequestOptions): Promise<Response> {
-  const headers: Record<string, string> = { Authorization: `Bearer ${options.token}` };
-  if (options.author) headers[AUTHOR_HEADER] = options.author;
-  if (options.body !== undefined) headers["Content-Type"] = "application/json";
-  for (let attempt = 0; ; attempt++) {
-    let res: Response;
-    try {
-      res = await fetch(url, {
-        method,
-        headers,
-        body: options.body === undefined ? null : JSON.stringify(options.body),
-        cache: "no-store",
-        credentials: "omit",
-        signal: options.signal ?? null,
-      });
-    } catch (err) {
-      if (isAbort(err) || options.signal?.aborted) throw err;
-      throw new ApiError(0, "Swell can’t be reached");
-    }
-    if (res.status === 429 && attempt < RETRIES) {
-      const seconds = Number(res.headers.get("Retry-After") ?? "1");
-      const ms = Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : 1000;
-      await wait(Math.min(ms, MAX_RETRY_WAIT_MS), options.signal);
-      continue;
-    }
-    if (!res.ok) {
-      let message = res.status === 429 ? "the server is busy; try again" : res.statusText || `HTTP ${res.status}`;
-      try {
-        const data: unknown = await res.json();
-        if (data && typeof data === "object" && "error" in data && typeof data.error === "string") {
-          message = data.error;
-        }
-      } catch {
-        // not JSON: keep the status text
-      }
-      throw new ApiError(res.status, message);
-    }
-    return res;
-  }
-}
-
-async function json<T>(method: string, url: string, options: RequestOptions): Promise<T> {
-  const res = await request(method, url, options);
-  return (await res.json()) as T;
-}
+const json = <T>(method: string, url: string, options: HistoryRequest): Promise<T> =>
+  requestJson<T>(method, url, { ...options, retries429: RETRIES });
 
 /** Entries newest first, those ending before revision `before` (all: without it). */
 export function fetchHistory(
@@ -125,17 +60,11 @@ export function fetchHistory(
   return json<HistoryPage>("GET", `${docUrl(id)}/history?${params}`, { token, signal });
 }
 
-/** The newest revision (GET /api/docs/{id} carries `rev`). */
-export async function fetchNewestRev(id: string, token: string, signal?: AbortSignal): Promise<number> {
-  const info = await json<{ rev?: unknown }>("GET", docUrl(id), { token, signal });
-  return typeof info.rev === "number" ? info.rev : 0;
-}
-
 /** Elements and attributes dropped from a rendering, whatever the server sent. */
 const UNSAFE = "script, style, link, meta, iframe, object, embed, frame, frameset, base, form, template";
 
 /**
- * The document at revision `to` with what changed after `from` marked up (`<ins>`/`<del>` with
+ * The document at revision `to` (null: now, as the server has it) with what changed after `from` marked up (`<ins>`/`<del>` with
  * `data-author`), as a detached <div>: the body of the server's page, parsed inertly (DOMParser
  * runs nothing), never executed. The server sanitises it through its allow-list; whatever could
  * run or style anything is dropped here too.
@@ -144,10 +73,11 @@ export async function fetchChanges(
   id: string,
   token: string,
   from: number,
-  to: number,
+  to: number | null,
   signal?: AbortSignal,
 ): Promise<HTMLElement> {
-  const params = new URLSearchParams({ from: String(from), to: String(to) });
+  const params = new URLSearchParams({ from: String(from) });
+  if (to !== null) params.set("to", String(to));
   const res = await request("GET", `${docUrl(id)}/changes?${params}`, { token, signal });
   const html = await res.text();
   // the body alone: the page's <style> and CSP <meta> would be refused by this page's CSP

@@ -3,7 +3,7 @@
  * for PUT/GET /api/docs/{id}/read, POST /api/unread and GET /api/docs/{id}/attribution.
  * No editing stack here: the viewer page imports it.
  */
-import { ApiError, AUTHOR_HEADER, type Author } from "./api";
+import { type Author, BUSY_RETRIES, docUrl, requestJson, type RequestOptions } from "./api";
 
 /** An author's read mark on a document: the newest revision they have seen (0: never read). */
 export interface ReadMark {
@@ -62,47 +62,9 @@ export interface Attribution {
 /** POST /api/unread takes at most this many documents per call. */
 export const UNREAD_BATCH = 100;
 
-const docUrl = (id: string): string => `/api/docs/${encodeURIComponent(id)}`;
-
-interface CallOptions {
-  token?: string | null;
-  author?: string | null;
-  body?: unknown;
-  keepalive?: boolean;
-  signal?: AbortSignal;
-}
-
-async function call<T>(method: string, url: string, options: CallOptions = {}): Promise<T> {
-  const headers: Record<string, string> = { Accept: "application/json" };
-  if (options.token) headers.Authorization = `Bearer ${options.token}`;
-  if (options.author) headers[AUTHOR_HEADER] = options.author;
-  if (options.body !== undefined) headers["Content-Type"] = "application/json";
-  let res: Response;
-  try {
-    res = await fetch(url, {
-      method,
-      headers,
-      body: options.body === undefined ? null : JSON.stringify(options.body),
-      cache: "no-store",
-      credentials: "omit",
-      keepalive: options.keepalive === true,
-      signal: options.signal ?? null,
-    });
-  } catch (err) {
-    throw new ApiError(0, err instanceof Error ? err.message : "network error");
-  }
-  if (!res.ok) {
-    let message = res.statusText || `HTTP ${res.status}`;
-    try {
-      const data: unknown = await res.json();
-      if (data && typeof data === "object" && "error" in data && typeof data.error === "string") message = data.error;
-    } catch {
-      // not JSON: keep the status text
-    }
-    throw new ApiError(res.status, message);
-  }
-  return (await res.json()) as T;
-}
+/** The API's request, a 429 (the server's caps on history work) tried again a few times. */
+const call = <T>(method: string, url: string, options: RequestOptions = {}): Promise<T> =>
+  requestJson<T>(method, url, { retries429: BUSY_RETRIES, ...options });
 
 /**
  * PUT /api/docs/{id}/read: moves this author's mark forward to `rev` (default: the newest
@@ -143,7 +105,7 @@ export async function fetchUnread(
     const answer = await call<{ docs: UnreadAnswer[] }>("POST", "/api/unread", {
       author,
       body: { docs: batch },
-      ...(signal ? { signal } : {}),
+      signal,
     });
     answers.push(...answer.docs);
   }
@@ -155,10 +117,4 @@ export function fetchAttribution(id: string, token: string, from: number, to?: n
   const query = new URLSearchParams({ from: String(from) });
   if (to !== undefined) query.set("to", String(to));
   return call<Attribution>("GET", `${docUrl(id)}/attribution?${query.toString()}`, { token });
-}
-
-/** The newest revision of a document (GET /api/docs/{id} carries it, contract v2). */
-export async function fetchNewestRev(id: string, token: string): Promise<number | null> {
-  const info = await call<{ rev?: unknown }>("GET", docUrl(id), { token });
-  return typeof info.rev === "number" ? info.rev : null;
 }

@@ -9,6 +9,15 @@ export function safeColor(color: unknown): string {
   return typeof color === "string" && CSS.supports("color", color) ? color : FALLBACK_COLOR;
 }
 
+/** What names an author nobody knows the name of (anonymous changes, an empty name). */
+export const SOMEONE = "Someone";
+
+/** An author's name as pages show it: "Someone" for none, or an empty one. */
+export const authorName = (author: { name?: string | null } | null | undefined): string => author?.name || SOMEONE;
+
+/** An author's color as pages show it (goes into CSS): a neutral grey unless a valid one. */
+export const authorColor = (author: { color?: unknown } | null | undefined): string => safeColor(author?.color);
+
 export interface AvatarOptions {
   /** The accessible name; defaults to the name. */
   label?: string;

@@ -14,20 +14,18 @@
  * when it is pressed; every rendering goes through a small cache keyed by (from, to), a request
  * superseded by another step is aborted, and playback prefetches the revision it shows next.
  */
-import { ApiError } from "../api";
+import { ApiError, fetchNewestRev, isAbort } from "../api";
 import { debounce, h } from "../dom";
 import {
   createVersion,
   fetchChanges,
   fetchHistory,
-  fetchNewestRev,
   fetchVersions,
   type HistoryEntry,
-  isAbort,
   restoreRevision,
   type Version,
 } from "../history-api";
-import { createAvatar, FALLBACK_COLOR, safeColor } from "./avatar";
+import { authorColor, authorName, createAvatar, safeColor } from "./avatar";
 import { createSlider, type SliderKey } from "./history-slider";
 import "./history.css";
 
@@ -112,7 +110,7 @@ export function formatTime(iso: string): string {
 
 /** "Ada's edit of 14:02", "Someone's restore of 14:02". */
 export function describeEntry(entry: HistoryEntry): string {
-  const who = entry.author?.name ?? "Someone";
+  const who = authorName(entry.author);
   return `${who}'s ${entry.kind === "restore" ? "restore" : "edit"} of ${formatTime(entry.ended_at)}`;
 }
 
@@ -167,6 +165,11 @@ export function createHistory(options: HistoryOptions): HistoryView {
   let renderController: AbortController | null = null;
   /** Bumped for every revision asked for: an older answer is not shown. */
   let renderSeq = 0;
+  /**
+   * Bumped whenever the view moves on other than by a slider step (Back to now, the slider
+   * dragged or clicked, an entry picked, playback, closing): a step queued before is dropped.
+   */
+  let viewGen = 0;
 
   // ---- elements ---------------------------------------------------------------------------
   const button = h(
@@ -436,43 +439,67 @@ export function createHistory(options: HistoryOptions): HistoryView {
     if (opened) void loadFirstPage().then(() => updateSlider());
   }, 400);
 
-  function renderEntries(): void {
-    const rows = entries.map((entry) => {
-      const name = entry.author?.name ?? "Someone";
-      const avatar = createAvatar(name, entry.author?.color ?? FALLBACK_COLOR);
-      avatar.setAttribute("aria-hidden", "true");
-      avatar.removeAttribute("role");
-      avatar.removeAttribute("aria-label");
-      const row = h(
-        "button",
-        {
-          type: "button",
-          class: "history-entry",
-          "data-testid": "history-entry",
-          "data-kind": entry.kind,
-          "data-to-rev": entry.to_rev,
-          "data-from-rev": entry.from_rev,
-        },
-        avatar,
+  /** Each entry's row, by what it shows: kept from one rendering of the list to the next. */
+  let rows = new Map<string, HTMLElement>();
+  const rowKey = (e: HistoryEntry): string =>
+    JSON.stringify([e.from_rev, e.to_rev, e.kind, e.summary, e.ended_at, e.author?.id, e.author?.name, e.author?.color]);
+
+  function entryRow(entry: HistoryEntry): HTMLElement {
+    const name = authorName(entry.author);
+    const avatar = createAvatar(name, authorColor(entry.author));
+    avatar.setAttribute("aria-hidden", "true");
+    avatar.removeAttribute("role");
+    avatar.removeAttribute("aria-label");
+    const row = h(
+      "button",
+      {
+        type: "button",
+        class: "history-entry",
+        "data-testid": "history-entry",
+        "data-kind": entry.kind,
+        "data-to-rev": entry.to_rev,
+        "data-from-rev": entry.from_rev,
+      },
+      avatar,
+      h(
+        "span",
+        { class: "history-entry__body" },
+        h("span", { class: "history-entry__summary" }, entry.summary),
         h(
           "span",
-          { class: "history-entry__body" },
-          h("span", { class: "history-entry__summary" }, entry.summary),
-          h(
-            "span",
-            { class: "history-entry__meta" },
-            h("time", { datetime: entry.ended_at }, formatTime(entry.ended_at)),
-            entry.from_rev === entry.to_rev ? ` · revision ${entry.to_rev}` : ` · revisions ${entry.from_rev}–${entry.to_rev}`,
-          ),
+          { class: "history-entry__meta" },
+          h("time", { datetime: entry.ended_at }, formatTime(entry.ended_at)),
+          entry.from_rev === entry.to_rev ? ` · revision ${entry.to_rev}` : ` · revisions ${entry.from_rev}–${entry.to_rev}`,
         ),
-      );
-      row.addEventListener("click", () => {
-        stopPlaying();
-        void show(entry.to_rev, { keepNewest: true });
-      });
-      return h("li", {}, row);
+      ),
+    );
+    row.addEventListener("click", () => {
+      stopPlaying();
+      void show(entry.to_rev, { keepNewest: true });
     });
-    entryList.replaceChildren(...rows);
+    return h("li", {}, row);
+  }
+
+  /** Brings the list in line with `entries`: new rows are added, others kept as they are. */
+  function renderEntries(): void {
+    const kept = new Map<string, HTMLElement>();
+    const wanted = entries.map((entry) => {
+      const key = rowKey(entry);
+      const row = rows.get(key) ?? entryRow(entry);
+      kept.set(key, row);
+      return row;
+    });
+    rows = kept;
+    let cursor = entryList.firstElementChild;
+    for (const row of wanted) {
+      if (cursor === row) cursor = cursor.nextElementSibling;
+      else entryList.insertBefore(row, cursor);
+    }
+    while (cursor !== null) {
+      const after: Element | null = cursor.nextElementSibling;
+      cursor.remove();
+      cursor = after;
+    }
     emptyNote.hidden = entries.length > 0;
     emptyNote.textContent = loadedFirst ? "No changes yet." : "Loading…";
     moreButton.hidden = next === null;
@@ -621,9 +648,11 @@ export function createHistory(options: HistoryOptions): HistoryView {
 
   /**
    * Shows revision `rev` (null: now). Resolves when it is on screen (or failed, or was
-   * superseded).
+   * superseded). `step`: a slider step, or the same revision shown again: the slider steps
+   * queued meanwhile still apply (anything else drops them).
    */
-  async function show(rev: number | null, opts: { keepNewest?: boolean } = {}): Promise<void> {
+  async function show(rev: number | null, opts: { keepNewest?: boolean; step?: boolean } = {}): Promise<void> {
+    if (!opts.step) viewGen++;
     if (rev !== null) rev = Math.max(1, Math.min(rev, Math.max(newest, 1)));
     // the newest revision picked on the slider is "now"; from the list it is that entry
     if (rev !== null && rev >= newest && !opts.keepNewest) rev = null;
@@ -663,34 +692,45 @@ export function createHistory(options: HistoryOptions): HistoryView {
     if (!range.exact) {
       // its entry was not loaded yet: load it, then show the entry's changes
       void loadUntil(target).then(() => {
-        if (seq === renderSeq && entryFor(target) !== undefined) void show(shown, { keepNewest: true });
+        if (seq === renderSeq && entryFor(target) !== undefined) void show(shown, { keepNewest: true, step: true });
       });
     }
   }
 
-  /** The slider's keys: one entry back or forward, the first revision, now. */
+  /**
+   * The slider's keys: one entry back or forward, the first revision, now. Steps run in order,
+   * each from the revision the one before asked for (`shown` is set at once): a step waits only
+   * for the entries it needs, never for a rendering (a newer step supersedes that). A step
+   * queued before the view moved on otherwise (`viewGen`) is dropped.
+   */
   let stepping: Promise<void> = Promise.resolve();
   function step(key: SliderKey): Promise<void> {
+    const gen = viewGen;
+    const current = (): boolean => gen === viewGen && !destroyed;
+    const go = (rev: number | null, opts: { keepNewest?: boolean } = {}): void => {
+      if (current()) void show(rev, { ...opts, step: true });
+    };
     stepping = stepping.then(async () => {
+      if (!current()) return;
       const rev = shownRev();
-      if (key === "first") return show(1);
-      if (key === "last") return show(null);
+      if (key === "first") return go(1);
+      if (key === "last") return go(null);
       if (key === "page-back" || key === "page-forward") {
         const jump = Math.max(1, Math.round(newest / 10));
-        return show(key === "page-back" ? rev - jump : rev + jump);
+        return go(key === "page-back" ? rev - jump : rev + jump);
       }
       if (key === "back") {
         if (rev <= 1) return;
-        await loadUntil(rev);
+        if (entryFor(rev) === undefined) await loadUntil(rev);
         // the end of the entry before the one holding rev (entries are contiguous); its entry
         // unknown (loading failed): one revision back
         const holding = entryFor(rev);
-        return show(holding ? Math.max(1, holding.from_rev - 1) : rev - 1, { keepNewest: true });
+        return go(holding ? Math.max(1, holding.from_rev - 1) : rev - 1, { keepNewest: true });
       }
       if (shown === null) return;
-      await loadUntil(rev + 1);
+      if (entryFor(rev + 1) === undefined) await loadUntil(rev + 1);
       const following = entryFor(rev + 1);
-      return show(following ? following.to_rev : rev + 1);
+      return go(following ? following.to_rev : rev + 1);
     });
     return stepping.catch(() => undefined);
   }
@@ -761,6 +801,9 @@ export function createHistory(options: HistoryOptions): HistoryView {
   });
 
   // ---- restore ------------------------------------------------------------------------------------
+  /** Closes the restore dialog if it is open (answering Cancel); destroy() uses it. */
+  let closeDialog: (() => void) | null = null;
+
   function confirmRestore(rev: number, what: string): Promise<boolean> {
     return new Promise((resolve) => {
       const titleId = `history-restore-title-${n}`;
@@ -782,10 +825,13 @@ export function createHistory(options: HistoryOptions): HistoryView {
       const finish = (answer: boolean): void => {
         if (done) return;
         done = true;
+        if (closeDialog === cancelDialog) closeDialog = null;
         dialog.close();
         dialog.remove();
         resolve(answer);
       };
+      const cancelDialog = (): void => finish(false);
+      closeDialog = cancelDialog;
       form.addEventListener("submit", (e) => {
         e.preventDefault();
         finish(true);
@@ -808,6 +854,7 @@ export function createHistory(options: HistoryOptions): HistoryView {
     const rev = shown;
     const entry = entryFor(rev);
     const ok = await confirmRestore(rev, entry ? describeEntry(entry) : `revision ${rev}`);
+    if (destroyed) return;
     if (!ok) {
       restoreButton.focus();
       return;
@@ -945,6 +992,10 @@ export function createHistory(options: HistoryOptions): HistoryView {
     }
     if (e.key !== "Escape" || !opened || e.defaultPrevented) return;
     if (document.querySelector("dialog[open]")) return; // the dialog's own Escape
+    // only from the view itself (or nothing focused): Escape in the editor is the editor's
+    const focused = document.activeElement;
+    const inView = panel.contains(focused) || past.contains(focused);
+    if (!inView && focused !== null && focused !== document.body) return;
     if (!nameForm.hidden && nameForm.contains(document.activeElement)) {
       e.preventDefault();
       closeNameForm();
@@ -982,6 +1033,7 @@ export function createHistory(options: HistoryOptions): HistoryView {
       if (pollTimer !== null) clearInterval(pollTimer);
       refreshEntries.cancel();
       sentinelObserver.disconnect();
+      closeDialog?.();
       document.removeEventListener("keydown", onKeyDown);
       document.body.classList.remove("history-open");
       button.remove();

@@ -11,11 +11,12 @@
  * content, inside the element the history view hides while a past revision is shown, so a past
  * revision hides both and "Back to now" brings back whichever was showing.
  */
-import type { Author } from "../api";
+import { type Author, isAbort } from "../api";
 import { h } from "../dom";
-import { fetchChanges, fetchNewestRev, isAbort } from "../history-api";
+import { fetchChanges } from "../history-api";
+import { authorColor, authorName } from "./avatar";
 import { colorChanges } from "./history";
-import { authorColor, authorName, type ChangesSinceRead } from "./unread-notice";
+import type { ChangesSinceRead } from "./unread-notice";
 
 /** New content is fetched this long after the last `content` event ... */
 const REFRESH_MS = 300;
@@ -77,8 +78,6 @@ export function showViewerHighlight(options: ViewerHighlightOptions): ViewerHigh
   element.hidden = true;
   live.after(element);
 
-  /** the newest revision known: a rendering never goes back to an older one */
-  let to = options.changes.newest;
   let done = false;
   let showing = false;
   let controller: AbortController | null = null;
@@ -100,7 +99,7 @@ export function showViewerHighlight(options: ViewerHighlightOptions): ViewerHigh
   const display = (holder: HTMLElement): void => {
     colorChanges(holder, colors);
     for (const el of holder.querySelectorAll<HTMLElement>("ins[data-author], del[data-author]")) {
-      const name = names.get(el.dataset.author ?? "") ?? "Someone";
+      const name = names.get(el.dataset.author ?? "") ?? authorName(null);
       el.title = `${el.tagName === "INS" ? "Added" : "Deleted"} by ${name}`;
     }
     for (const link of holder.querySelectorAll("a[href]")) {
@@ -135,9 +134,9 @@ export function showViewerHighlight(options: ViewerHighlightOptions): ViewerHigh
     const current = new AbortController();
     controller = current;
     try {
-      // GET /api/docs/{id}'s rev is the newest committed one: what the feed's content shows
-      to = Math.max(to, await fetchNewestRev(id, options.token(), current.signal));
-      const holder = await fetchChanges(id, options.token(), mark, to, current.signal);
+      // the document now, as the server has it (behind the feed's content for a moment: then
+      // fetched again below)
+      const holder = await fetchChanges(id, options.token(), mark, null, current.signal);
       if (done || controller !== current) return;
       controller = null;
       display(holder);

@@ -21,7 +21,8 @@ import type { Author } from "../api";
 import { createReadTracker } from "../read-mark";
 import type { AttributedChange } from "../read-api";
 import type { Sync } from "../sync";
-import { authorColor, authorName, createSinceReadNotice, loadChangesSinceRead, type ChangesSinceRead, type ReaderRef } from "./unread-notice";
+import { authorColor, authorName } from "./avatar";
+import { createSinceReadNotice, loadChangesSinceRead, type ChangesSinceRead, type ReaderRef } from "./unread-notice";
 import "./since-read.css";
 
 /** At most this many decorations (highlights and deletion markers) are shown. */
@@ -308,13 +309,15 @@ export interface SinceRead {
 export function showChangesSinceRead(options: SinceReadOptions): SinceRead {
   const { editor } = options;
   let destroyed = false;
-  let notice: HTMLElement | null = null;
   let registered = false;
   const since = loadChangesSinceRead(options);
+  // the notice's live region, in the page before anything fills it (then read out)
+  const notice = createSinceReadNotice();
+  const anchor = options.before ?? (editor.options.element as HTMLElement | undefined) ?? null;
+  anchor?.parentElement?.insertBefore(notice.element, anchor);
 
   const dismiss = (): void => {
-    notice?.remove();
-    notice = null;
+    notice.clear();
     if (registered && !editor.isDestroyed) {
       editor.view.dispatch(editor.state.tr.setMeta(sinceReadKey, { clear: true } satisfies Meta).setMeta("addToHistory", false));
       editor.unregisterPlugin(sinceReadKey);
@@ -342,9 +345,7 @@ export function showChangesSinceRead(options: SinceReadOptions): SinceRead {
       detail = "Open History to see them.";
     }
     if (changes.attribution.truncated && detail === undefined) detail = "Only the first changes are highlighted.";
-    notice = createSinceReadNotice({ authors: changes.authors, ...(detail ? { detail } : {}), onDismiss: dismiss });
-    const anchor = options.before ?? (editor.options.element as HTMLElement | undefined) ?? null;
-    if (anchor?.parentElement) anchor.parentElement.insertBefore(notice, anchor);
+    notice.show({ authors: changes.authors, ...(detail ? { detail } : {}), onDismiss: dismiss });
   };
 
   const shown = Promise.all([since.changes, options.synced]).then(([changes]) => {
@@ -359,6 +360,7 @@ export function showChangesSinceRead(options: SinceReadOptions): SinceRead {
     destroy() {
       destroyed = true;
       dismiss();
+      notice.destroy();
     },
   };
 }
@@ -378,14 +380,19 @@ export function whenSynced(sync: Pick<Sync, "connection" | "onConnectionChange">
 export interface EditorReadsOptions extends ReaderRef {
   editor: Editor;
   sync: Pick<Sync, "ydoc" | "connection" | "onConnectionChange">;
+  /**
+   * Whether the live document is on screen (besides being synced): false while the history
+   * view shows a past revision instead. Call `seen()` when it is again.
+   */
+  onScreen?: () => boolean;
 }
 
 /**
  * The editor page's read marks in one call: reads the old mark, shows the changes since it,
- * and only then reports new marks while the document is synced and visible (every change of
- * the shared document counts as seen).
+ * and only then reports new marks while the document is synced, on screen and visible (every
+ * change of the shared document counts as seen then).
  */
-export function trackEditorReads(options: EditorReadsOptions): { destroy(): void } {
+export function trackEditorReads(options: EditorReadsOptions): { seen(): void; destroy(): void } {
   const since = showChangesSinceRead({
     id: options.id,
     token: options.token,
@@ -398,7 +405,7 @@ export function trackEditorReads(options: EditorReadsOptions): { destroy(): void
     id: options.id,
     token: options.token,
     author: options.author,
-    onScreen: () => options.sync.connection === "connected",
+    onScreen: () => options.sync.connection === "connected" && (options.onScreen?.() ?? true),
     after: since.mark,
   });
   const seen = (): void => tracker.seen();
@@ -407,6 +414,7 @@ export function trackEditorReads(options: EditorReadsOptions): { destroy(): void
     if (status === "connected") seen();
   });
   return {
+    seen,
     destroy() {
       options.sync.ydoc.off("update", seen);
       offConnection();

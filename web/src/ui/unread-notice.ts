@@ -8,15 +8,13 @@ import type { Author } from "../api";
 import { h } from "../dom";
 import { createReadTracker, type ReadTracker } from "../read-mark";
 import { type Attribution, fetchAttribution, getReadMark } from "../read-api";
-import { FALLBACK_COLOR } from "./avatar";
+import { authorColor, authorName } from "./avatar";
 import "./unread-notice.css";
 
 /** What changed since the reader's mark. */
 export interface ChangesSinceRead {
   /** the reader's mark when the page opened */
   mark: number;
-  /** the newest revision then */
-  newest: number;
   attribution: Attribution;
   /** who changed something, in the server's order (null: anonymous) */
   authors: (Author | null)[];
@@ -47,7 +45,7 @@ export function loadChangesSinceRead(ref: ReaderRef): {
       const attribution = await fetchAttribution(ref.id, ref.token(), rev);
       const changed = attribution.changes.filter((c) => c.inserted.length > 0 || c.deleted.length > 0);
       if (changed.length === 0) return null;
-      return { mark: rev, newest: attribution.to, attribution, authors: changed.map((c) => c.author) };
+      return { mark: rev, attribution, authors: changed.map((c) => c.author) };
     } catch {
       return null; // an older server, offline: nothing to show
     }
@@ -55,69 +53,71 @@ export function loadChangesSinceRead(ref: ReaderRef): {
   return { mark, changes };
 }
 
-/** A colour as the server sent it, only if it is a plain hex colour (goes into CSS). */
-export function authorColor(author: Author | null): string {
-  return author && /^#[0-9a-fA-F]{6}$/.test(author.color) ? author.color : FALLBACK_COLOR;
-}
-
-export const authorName = (author: Author | null): string => author?.name || "Someone";
-
-/** "Grace", "Grace and Ada", "Grace, Ada and Bob", each named once. */
-export function namesOf(authors: (Author | null)[]): string {
-  const names = [...new Set(authors.map(authorName))];
-  if (names.length <= 1) return names[0] ?? "Someone";
-  return `${names.slice(0, -1).join(", ")} and ${names[names.length - 1]}`;
-}
-
 export interface NoticeOptions {
   authors: (Author | null)[];
   /** e.g. "Showing the first 2,000 of 3,120 changes." */
   detail?: string;
   onDismiss(): void;
-  /** a "Show changes" button (e.g. the history view from the mark), when given */
-  onShowChanges?: () => void;
 }
 
-/** The notice: "Changes since you last looked: Grace and Ada · Show changes · Dismiss". */
-export function createSinceReadNotice(options: NoticeOptions): HTMLElement {
-  const people = h("span", { class: "since-read-notice__people" });
-  const seen = new Set<string>();
-  for (const author of options.authors) {
-    const name = authorName(author);
-    if (seen.has(name)) continue;
-    seen.add(name);
-    const dot = h("span", { class: "since-read-notice__dot", "aria-hidden": "true" });
-    dot.style.setProperty("--since-read-color", authorColor(author));
-    if (seen.size > 1) people.append(", ");
-    people.append(h("span", { class: "since-read-notice__person", "data-testid": "since-read-author" }, dot, name));
-  }
-  const dismiss = h("button", { type: "button", class: "button button--quiet since-read-notice__dismiss" }, "Dismiss");
-  const notice = h(
-    "div",
-    { class: "since-read-notice", role: "status", "data-testid": "since-read-notice" },
-    h(
-      "p",
-      { class: "since-read-notice__text" },
-      h("strong", {}, "Changes since you last looked:"),
-      " ",
-      people,
-      options.detail ? h("span", { class: "since-read-notice__detail muted" }, ` ${options.detail}`) : null,
-    ),
-  );
-  const actions = h("div", { class: "since-read-notice__actions" });
-  if (options.onShowChanges) {
-    const show = h("button", { type: "button", class: "button since-read-notice__show" }, "Show changes");
-    const onShow = options.onShowChanges;
-    show.addEventListener("click", () => onShow());
-    actions.append(show);
-  }
-  actions.append(dismiss);
-  notice.append(actions);
-  dismiss.addEventListener("click", () => {
-    notice.remove();
-    options.onDismiss();
-  });
-  return notice;
+export interface SinceReadNotice {
+  /** the live region (role=status): in the page from the start, so that what fills it is read out */
+  readonly element: HTMLElement;
+  /** fills the region: "Changes since you last looked: Grace, Ada · Dismiss" */
+  show(options: NoticeOptions): void;
+  /** empties the region (Dismiss does too) */
+  clear(): void;
+  /** removes the region */
+  destroy(): void;
+}
+
+/**
+ * The notice's live region, empty until `show`: insert `element` at once, and screen readers
+ * announce the notice when it is filled (a live region added with its content often is not).
+ */
+export function createSinceReadNotice(): SinceReadNotice {
+  const region = h("div", { class: "since-read-region", role: "status", "aria-live": "polite" });
+  const clear = (): void => region.replaceChildren();
+  return {
+    element: region,
+    show(options) {
+      const people = h("span", { class: "since-read-notice__people" });
+      const seen = new Set<string>();
+      for (const author of options.authors) {
+        const name = authorName(author);
+        if (seen.has(name)) continue;
+        seen.add(name);
+        const dot = h("span", { class: "since-read-notice__dot", "aria-hidden": "true" });
+        dot.style.setProperty("--since-read-color", authorColor(author));
+        if (seen.size > 1) people.append(", ");
+        people.append(h("span", { class: "since-read-notice__person", "data-testid": "since-read-author" }, dot, name));
+      }
+      const dismiss = h("button", { type: "button", class: "button button--quiet since-read-notice__dismiss" }, "Dismiss");
+      dismiss.addEventListener("click", () => {
+        clear();
+        options.onDismiss();
+      });
+      region.replaceChildren(
+        h(
+          "div",
+          { class: "since-read-notice", "data-testid": "since-read-notice" },
+          h(
+            "p",
+            { class: "since-read-notice__text" },
+            h("strong", {}, "Changes since you last looked:"),
+            " ",
+            people,
+            options.detail ? h("span", { class: "since-read-notice__detail muted" }, ` ${options.detail}`) : null,
+          ),
+          h("div", { class: "since-read-notice__actions" }, dismiss),
+        ),
+      );
+    },
+    clear,
+    destroy() {
+      region.remove();
+    },
+  };
 }
 
 export interface ViewerReadsOptions extends ReaderRef {
@@ -125,8 +125,11 @@ export interface ViewerReadsOptions extends ReaderRef {
   content: HTMLElement;
   /** the notice goes just before this element (default: `content`) */
   before?: HTMLElement;
-  /** a "Show changes" button in the notice (the history view from the mark), if given */
-  onShowChanges?: (fromRev: number) => void;
+  /**
+   * Whether the document now is on screen (besides `content` having been filled): false while
+   * the history view shows a past revision. Call `seen()` when it is again.
+   */
+  onScreen?: () => boolean;
   /**
    * Highlights the changes (the viewer page: since-read-viewer.ts) when the notice is shown;
    * the notice's Dismiss, and destroy(), call the `dismiss` it returns.
@@ -134,51 +137,55 @@ export interface ViewerReadsOptions extends ReaderRef {
   showChanges?: (changes: ChangesSinceRead) => { dismiss(): void };
 }
 
+export interface Reads {
+  /** The document now is on screen again (e.g. back from a past revision): report it soon. */
+  seen(): void;
+  destroy(): void;
+}
+
 /**
  * The viewer page's read marks (no CRDT there): the notice of changes since the old mark, then
  * the mark reported while the content is on screen (any change of `content` counts as seen),
  * and the highlight of the changes when `showChanges` is given.
  */
-export function trackViewerReads(options: ViewerReadsOptions): { destroy(): void } {
+export function trackViewerReads(options: ViewerReadsOptions): Reads {
   let destroyed = false;
-  let shown = options.content.childNodes.length > 0;
+  let filled = options.content.childNodes.length > 0;
   const since = loadChangesSinceRead(options);
   const tracker: ReadTracker = createReadTracker({
     id: options.id,
     token: options.token,
     author: options.author,
-    onScreen: () => shown,
+    onScreen: () => filled && (options.onScreen?.() ?? true),
     after: since.mark,
   });
   const observer = new MutationObserver(() => {
-    shown = true;
+    filled = true;
     tracker.seen();
   });
   observer.observe(options.content, { childList: true, subtree: true, characterData: true, attributes: true, attributeFilter: ["class"] });
-  let notice: HTMLElement | null = null;
+  const anchor = options.before ?? options.content;
+  const notice = createSinceReadNotice();
+  anchor.parentElement?.insertBefore(notice.element, anchor);
   let highlight: { dismiss(): void } | null = null;
   void since.changes.then((changes) => {
     if (destroyed || changes === null) return;
-    const anchor = options.before ?? options.content;
-    const onShow = options.onShowChanges;
-    notice = createSinceReadNotice({
+    notice.show({
       authors: changes.authors,
       onDismiss: () => {
-        notice = null;
         highlight?.dismiss();
         highlight = null;
       },
-      ...(onShow ? { onShowChanges: () => onShow(changes.mark) } : {}),
     });
-    anchor.parentElement?.insertBefore(notice, anchor);
     highlight = options.showChanges?.(changes) ?? null;
   });
   return {
+    seen: () => tracker.seen(),
     destroy() {
       destroyed = true;
       observer.disconnect();
       tracker.destroy();
-      notice?.remove();
+      notice.destroy();
       highlight?.dismiss();
       highlight = null;
     },
