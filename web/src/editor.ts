@@ -174,6 +174,8 @@ async function main(): Promise<void> {
   const presence = createPresence(awareness, { onSelfClick: () => void changeName() });
   destroyers.push(() => presence.destroy());
 
+  // read marks (issue 11), started once the document is on screen (see the end)
+  let reads: { seen(): void } | null = null;
   // the history view (issue 11): a past revision, server-rendered, takes the editor's place
   const historyView = createHistory({
     id,
@@ -183,6 +185,8 @@ async function main(): Promise<void> {
     live: content,
     onPastChange: (past) => {
       toolbar.element.hidden = readOnly || stopped || past;
+      // back at now: what arrived meanwhile is on screen only now
+      if (!past) reads?.seen();
     },
   });
   destroyers.push(() => historyView.destroy());
@@ -415,8 +419,17 @@ async function main(): Promise<void> {
   if (!readOnly && !failed && !stopped) rich.editor.commands.focus("end");
   // read marks (issue 11): the old mark is read and its changes highlighted, then marks are reported
   if (!failed) {
-    const reads = trackEditorReads({ id, token: () => token, author: () => authorSecret, editor: rich.editor, sync });
-    destroyers.push(() => reads.destroy());
+    // while a past revision is shown, what arrives is not seen: the mark stays
+    const tracking = trackEditorReads({
+      id,
+      token: () => token,
+      author: () => authorSecret,
+      editor: rich.editor,
+      sync,
+      onScreen: () => !historyView.showingPast,
+    });
+    reads = tracking;
+    destroyers.push(() => tracking.destroy());
   }
 }
 

@@ -100,7 +100,17 @@ async function main(): Promise<void> {
   // the history view (issue 11): a past revision takes the live content's place while the feed
   // keeps updating it in the background; "Back to now" shows it again
   const article = h("article", { class: "sheet" }, content);
-  const historyView = createHistory({ id, token: () => token, canEdit: () => false, live: article });
+  let reads: { seen(): void } | null = null;
+  const historyView = createHistory({
+    id,
+    token: () => token,
+    canEdit: () => false,
+    live: article,
+    // back at now: what arrived meanwhile is on screen only now
+    onPastChange: (past) => {
+      if (!past) reads?.seen();
+    },
+  });
   destroyers.push(() => historyView.destroy());
 
   const feed = createFeed({
@@ -158,15 +168,18 @@ async function main(): Promise<void> {
   destroyers.push(() => document.body.classList.remove("viewer-page"));
   // read marks (issue 11): the notice and highlight of changes since the old mark, then marks
   // reported while shown
-  const reads = trackViewerReads({
+  const tracking = trackViewerReads({
     id,
     token: () => token,
     author: loadAuthorSecret,
     content,
     before: content.parentElement ?? content,
+    // while a past revision is shown, new content is not seen: the mark stays
+    onScreen: () => !historyView.showingPast,
     showChanges: (changes) => (highlight = showViewerHighlight({ id, token: () => token, changes, live: content })),
   });
-  destroyers.push(() => reads.destroy());
+  reads = tracking;
+  destroyers.push(() => tracking.destroy());
 }
 
 void main().catch((err: unknown) => {
