@@ -5,6 +5,7 @@ import { h } from "./dom";
 import { type DocEntry, forgetDoc, loadDocList, onDocListChange, rememberDoc } from "./doclist";
 import { fetchUnread, isUnreadError, type UnreadAnswer, type UnreadDoc } from "./read-api";
 import "./styles.css";
+import { authorName } from "./ui/avatar";
 import { UNTITLED } from "./ui/title";
 import "./ui/unread-home.css";
 import { loadUser } from "./user";
@@ -60,7 +61,7 @@ function activityLine(doc: DocEntry, summary: UnreadDoc): HTMLElement[] {
   const edit = summary.last_edit;
   if (edit) {
     const at = Date.parse(edit.at);
-    const who = edit.author === null ? "Someone" : edit.author.id === myAuthorId ? "You" : edit.author.name;
+    const who = edit.author !== null && edit.author.id === myAuthorId ? "You" : authorName(edit.author);
     parts.push(
       h(
         "span",
@@ -156,6 +157,31 @@ function renderList(list: HTMLElement, empty: HTMLElement): void {
   }
 }
 
+/**
+ * POST /api/unread as this browser's author. A secret the server no longer knows (401) is
+ * replaced (as on the other pages) and the call made once more, as the new author, else
+ * without one.
+ */
+async function unreadFor(
+  docs: { id: string; token: string }[],
+  author: string | null,
+  signal: AbortSignal,
+): Promise<UnreadAnswer[]> {
+  try {
+    return await fetchUnread(docs, author, signal);
+  } catch (err) {
+    if (author === null || !(err instanceof ApiError && err.status === 401)) throw err;
+  }
+  const next = await replaceAuthor(author, loadUser());
+  const secret = next.secret === author ? null : next.secret;
+  try {
+    return await fetchUnread(docs, secret, signal);
+  } catch (err) {
+    if (secret === null || !(err instanceof ApiError && err.status === 401)) throw err;
+    return fetchUnread(docs, null, signal);
+  }
+}
+
 /** Asks the server what changed in the listed documents; unreachable: the list stays local. */
 function createRefresher(list: HTMLElement, empty: HTMLElement): { refresh(): void } {
   let running: AbortController | null = null;
@@ -183,12 +209,18 @@ function createRefresher(list: HTMLElement, empty: HTMLElement): { refresh(): vo
         },
       );
     }
-    fetchUnread(asked, author, controller.signal).then(
+    unreadFor(asked, author, controller.signal).then(
       (answers) => {
         if (running !== controller) return;
         running = null;
-        for (const answer of answers) summaries.set(answer.id, answer);
-        renderList(list, empty);
+        // re-rendered only when something changed (every 30 s otherwise for nothing)
+        let changed = false;
+        for (const answer of answers) {
+          const before = summaries.get(answer.id);
+          if (before === undefined || JSON.stringify(before) !== JSON.stringify(answer)) changed = true;
+          summaries.set(answer.id, answer);
+        }
+        if (changed) renderList(list, empty);
       },
       () => {
         // offline or an older server: what this browser knows is shown as it is
