@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import re
-
 from playwright.sync_api import Locator, Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
-from e2e.pages import EditorPage, Person
+from e2e.pages import EditorPage
 
 
 class HistoryView:
@@ -127,13 +125,3 @@ def write_in_bursts(editor: EditorPage, parts: list[str]) -> None:
     for index, part in enumerate(parts):
         editor.type(part)
         expect(edits).to_have_count(before + index + 1, timeout=10_000)
-
-
-def console_errors(person: Person) -> list[str]:
-    """What any of this person's pages logged as an error or threw uncaught."""
-    return [
-        line
-        for lines in person.console.values()
-        for line in lines
-        if re.match(r"^\[(error|pageerror)\]", line)
-    ]

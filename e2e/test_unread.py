@@ -12,6 +12,7 @@ from playwright.sync_api import expect
 from tests.server import ServerProcess
 
 from e2e.api import create_doc
+from e2e.console import console_errors
 from e2e.history_pages import HistoryView
 from e2e.pages import EditorPage, HomePage, NewPerson, ViewerPage
 from e2e.unread_pages import (
@@ -20,8 +21,8 @@ from e2e.unread_pages import (
     SinceReadViewer,
     UnreadHome,
     author_id,
-    console_errors,
     delete_word,
+    read_mark,
     rgb,
     wait_until_mark_caught_up,
 )
@@ -214,6 +215,69 @@ def test_viewer_page_highlights_changes_since_last_read(
     expect(again.content).to_contain_text("The end. Later.", timeout=5_000)
     failed = [line for line in console_errors(ada_person) if "Failed to load resource" not in line]
     assert failed == []
+
+
+def test_read_mark_stays_while_a_past_revision_is_shown(
+    server: ServerProcess, new_person: NewPerson
+) -> None:
+    base = server.base_url
+    doc = create_doc(base, "Looking back")
+    ada_person = new_person("Ada", ADA)
+    ada = ada_person.editor(base).open(doc.id, doc.edit_token)
+    ada.focus_end()
+    ada.type("Ada wrote this.")
+    expect(ada.save_status).to_have_text("All changes saved", timeout=5_000)
+    wait_until_mark_caught_up(ada.page, doc.id, doc.edit_token, timeout=10_000)
+    grace_person = new_person("Grace", GRACE)
+    grace = grace_person.editor(base).open(doc.id, doc.edit_token)
+    grace.expect_text("Ada wrote this.", timeout=5_000)
+
+    # Ada looks at a past revision; meanwhile Grace writes
+    history = HistoryView(ada.page).open()
+    history.key("Home")
+    expect(history.past).to_be_visible(timeout=5_000)
+    before = read_mark(ada.page, base, doc.id, doc.edit_token)
+    grace.focus_end()
+    grace.type(" Grace added this.")
+    expect(grace.save_status).to_have_text("All changes saved", timeout=5_000)
+    # Ada's page has Grace's text (behind the past revision) but Ada has not seen it: over
+    # more than the page's report interval (3 s), her mark does not move
+    expect(ada.content).to_contain_text("Grace added this.", timeout=5_000)
+    expect(ada.content).to_be_hidden()
+    ada.page.wait_for_timeout(4_000)
+    assert read_mark(ada.page, base, doc.id, doc.edit_token) == before
+
+    # back at now, she sees it: the mark reaches the newest revision
+    history.back_button.click()
+    expect(history.past).to_be_hidden(timeout=2_000)
+    wait_until_mark_caught_up(ada.page, doc.id, doc.edit_token, timeout=10_000)
+    assert read_mark(ada.page, base, doc.id, doc.edit_token) > before
+    assert console_errors(ada_person) == [] and console_errors(grace_person) == []
+
+
+def test_home_page_summaries_survive_a_stale_author_secret(
+    server: ServerProcess, new_person: NewPerson
+) -> None:
+    base = server.base_url
+    person = new_person("Ada", ADA)
+    ada = HomePage(person.new_page(), base).open().create_and_open("Kept", "Ada")
+    ada.focus_end()
+    ada.type("Something.")
+    expect(ada.save_status).to_have_text("All changes saved", timeout=5_000)
+
+    # this browser's author secret is one the server does not know (another server's, or
+    # forgotten): the home page asks as a new author, and still shows what changed
+    page = ada.page
+    page.evaluate(
+        "() => localStorage.setItem('swell.author', JSON.stringify({ secret: 'not-known' }))"
+    )
+    home = UnreadHome(HomePage(page, base).open())
+    expect(home.last_edit("Kept")).to_contain_text("Ada edited", timeout=10_000)
+    stored = page.evaluate("() => JSON.parse(localStorage.getItem('swell.author')).secret")
+    assert stored != "not-known"
+    # the refused secret's 401s are the only errors
+    errors = [line for line in console_errors(person) if "status of 401" not in line]
+    assert errors == []
 
 
 def test_toolbar_scroll_hint_at_phone_width(server: ServerProcess, new_person: NewPerson) -> None:

@@ -10,7 +10,7 @@ import httpx
 from playwright.sync_api import Locator, Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
-from e2e.pages import EditorPage, HomePage, Person, ViewerPage
+from e2e.pages import EditorPage, HomePage, ViewerPage
 
 # True once the server counts the document as read by this browser's author up to its newest
 # committed revision (POST /api/unread, which the home page asks too). A polling predicate of
@@ -238,19 +238,24 @@ class PhoneToolbar:
         )
 
 
-def console_errors(person: Person) -> list[str]:
-    """What this person's pages logged as errors (uncaught ones too)."""
-    return [
-        line
-        for lines in person.console.values()
-        for line in lines
-        if line.startswith("[error]") or line.startswith("[pageerror]")
-    ]
-
-
 def rgb(hex_color: str) -> str:
     """``#c2255c`` as getComputedStyle writes it: ``rgb(194, 37, 92)``."""
     match = re.fullmatch(r"#([0-9a-fA-F]{2})([0-9a-fA-F]{2})([0-9a-fA-F]{2})", hex_color)
     assert match is not None, hex_color
     r, g, b = (int(part, 16) for part in match.groups())
     return f"rgb({r}, {g}, {b})"
+
+
+def read_mark(page: Page, base_url: str, doc_id: str, token: str) -> int:
+    """``GET /api/docs/{id}/read`` as ``page``'s author: the newest revision it has seen."""
+    secret = page.evaluate(
+        "() => JSON.parse(localStorage.getItem('swell.author') || 'null')?.secret ?? null"
+    )
+    assert isinstance(secret, str) and secret, "this browser has no author yet"
+    response = httpx.get(
+        f"{base_url}/api/docs/{doc_id}/read",
+        headers={"Authorization": f"Bearer {token}", "X-Swell-Author": secret},
+        timeout=10.0,
+    )
+    response.raise_for_status()
+    return int(response.json()["rev"])
