@@ -416,6 +416,12 @@ def test_escape_closes_the_view_and_the_shortcut_opens_it(
     ada.page.keyboard.press("Enter")
     expect(history.panel).to_be_visible()
     expect(history.slider).to_be_focused()
+    # Escape elsewhere on the page (here the formatting toolbar) is not the view's: it stays
+    bold = ada.page.get_by_role("toolbar", name="Formatting").get_by_role("button", name="Bold")
+    bold.focus()
+    ada.page.keyboard.press("Escape")
+    ada.page.wait_for_timeout(300)
+    assert history.panel.is_visible(), "Escape outside the history view closed it"
     assert console_errors(ada_person) == []
 
 
