@@ -255,6 +255,40 @@ def test_read_mark_stays_while_a_past_revision_is_shown(
     assert console_errors(ada_person) == [] and console_errors(grace_person) == []
 
 
+def test_viewer_read_mark_stays_while_a_past_revision_is_shown(
+    server: ServerProcess, new_person: NewPerson
+) -> None:
+    base = server.base_url
+    doc = create_doc(base, "Looking back, read only")
+    grace_person = new_person("Grace", GRACE)
+    grace = grace_person.editor(base).open(doc.id, doc.edit_token)
+    grace.focus_end()
+    grace.type("Grace wrote this.")
+    expect(grace.save_status).to_have_text("All changes saved", timeout=5_000)
+    # Ada gets an author (and so read marks) on an editor page, then reads the view link
+    ada_person = new_person("Ada", ADA)
+    ada_person.editor(base).open(doc.id, doc.edit_token).page.close()
+    viewer = ada_person.viewer(base).open(doc.id, doc.view_token)
+    expect(viewer.content).to_have_text("Grace wrote this.", timeout=5_000)
+    wait_until_mark_caught_up(viewer.page, doc.id, doc.view_token, timeout=10_000)
+
+    history = HistoryView(viewer.page).open()
+    history.key("Home")
+    expect(history.past).to_be_visible(timeout=5_000)
+    before = read_mark(viewer.page, base, doc.id, doc.view_token)
+    grace.type(" And more.")
+    expect(grace.save_status).to_have_text("All changes saved", timeout=5_000)
+    # the live content follows (hidden), unseen: the mark stays over a report interval
+    expect(viewer.content).to_contain_text("And more.", timeout=5_000)
+    viewer.page.wait_for_timeout(4_000)
+    assert read_mark(viewer.page, base, doc.id, doc.view_token) == before
+
+    history.back_button.click()
+    expect(history.past).to_be_hidden(timeout=2_000)
+    wait_until_mark_caught_up(viewer.page, doc.id, doc.view_token, timeout=10_000)
+    assert console_errors(ada_person) == [] and console_errors(grace_person) == []
+
+
 def test_home_page_summaries_survive_a_stale_author_secret(
     server: ServerProcess, new_person: NewPerson
 ) -> None:
