@@ -49,6 +49,7 @@ def test_the_bench_smoke_version_converges_everywhere(tmp_path: Path) -> None:
         "viewers",
         "sigterm",
         "history",
+        "history_ui",
     }
     for scenario in ("fanout", "saturation", "connections", "viewers"):
         for server, run in results[scenario]["runs"].items():
@@ -62,5 +63,12 @@ def test_the_bench_smoke_version_converges_everywhere(tmp_path: Path) -> None:
     for workload, run in results["history"]["runs"]["swell"].items():
         assert "error" not in run, ("history", workload, run)
         assert run["renders"]["newest_matches_live"], ("history", workload)
+    ui = results["history_ui"]["runs"]["swell"]  # skipped where Playwright is not installed
+    assert "error" not in ui, ui
+    for page, measured in ui.get("pages", {}).items():
+        times = measured["times"]
+        assert times["open_first"]["frame_ms"]["count"] == 1, (page, times)
+        assert times["arrow"]["frame_ms"]["count"] >= 1, (page, times)
+        assert not any(t.get("not_shown") for t in times.values()), (page, times)
     swell_after_sigterm = results["sigterm"]["runs"]["swell"]
     assert swell_after_sigterm["lost_after_seen"] == 0  # nothing anyone was shown is ever lost

@@ -44,6 +44,9 @@ MAX_STEPS = 64
 many steps (each attributed to the last author of the runs it merges)."""
 EMPTY_UPDATE = b"\x00\x00"
 ATTRIBUTIONS_KEPT = 64
+GROUPED_ON_LOOP = 2000
+"""New revisions grouped into entries on the event loop (about 0.3 ms per 1,000); more are
+grouped in a worker thread (a first history request of a long document)."""
 
 
 class RevisionNotFound(LookupError):
@@ -121,7 +124,11 @@ class History:
         """Bursts newest first, those ending before revision ``before``; and the ``before``
         of the next page (None at the first revision)."""
         index = await self.index(doc_id)
-        entries = self._grouped(doc_id, index)
+        known, _ = self._entries.get(doc_id, (0, []))
+        if index.newest - known > GROUPED_ON_LOOP:
+            entries = await asyncio.to_thread(self._grouped, doc_id, index)
+        else:
+            entries = self._grouped(doc_id, index)
         end = len(entries)
         if before is not None:
             lo, hi = 0, len(entries)

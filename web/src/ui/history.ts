@@ -190,7 +190,10 @@ export function createHistory(options: HistoryOptions): HistoryView {
     label: "Revision",
     onPick: (value, final) => {
       stopPlaying();
-      void show(value >= newest ? null : value);
+      const rev = value >= newest ? null : value;
+      // a click's release picks what its press did: that revision is shown or on its way
+      // (showing it again would abort its request and ask the server for it once more)
+      if (!final || rev !== shown) void show(rev);
       if (final) slider.focus();
     },
     onKey: (key) => {
