@@ -92,7 +92,7 @@ def test_screenshots(server: ServerProcess, new_person: NewPerson) -> None:
     )
     ada_editor.page.screenshot(path=out / "share.png")
 
-    # the history view: Grace's change of the list highlighted in her color, Ada's later text
+    # the history view: Grace's new paragraph highlighted in her color, Ada's later text
     # not there yet
     ada_editor.page.keyboard.press("Escape")  # the share dialog
     expect(ada_editor.share_dialog).to_be_hidden(timeout=2_000)
