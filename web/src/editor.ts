@@ -24,6 +24,7 @@ import { createStatus } from "./ui/status";
 import { createTitle, UNTITLED } from "./ui/title";
 import { createToolbar } from "./ui/toolbar";
 import { trackEditorReads } from "./ui/since-read"; // read marks (issue 11)
+import { createLiveAuthors } from "./ui/live-authors"; // Show authors in the live editor (issue 11)
 import { cleanUser, loadUser, randomColor, saveUser, type User } from "./user";
 import { FALLBACK_NAME } from "./name";
 
@@ -176,6 +177,9 @@ async function main(): Promise<void> {
 
   // read marks (issue 11), started once the document is on screen (see the end)
   let reads: { seen(): void } | null = null;
+  // "Show authors" at now: the live text coloured by author, kept current while people type
+  const liveAuthors = createLiveAuthors({ id, token: () => token, editor: rich.editor, ydoc: sync.ydoc });
+  destroyers.push(() => liveAuthors.destroy());
   // the history view (issue 11): a past revision, server-rendered, takes the editor's place
   const historyView = createHistory({
     id,
@@ -188,6 +192,7 @@ async function main(): Promise<void> {
       // back at now: what arrived meanwhile is on screen only now
       if (!past) reads?.seen();
     },
+    onShowAuthorsLive: (on) => liveAuthors.set(on),
   });
   destroyers.push(() => historyView.destroy());
 

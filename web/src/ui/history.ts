@@ -41,6 +41,11 @@ export interface HistoryOptions {
   live: HTMLElement;
   /** Called when a past revision starts or stops being shown in place of the live document. */
   onPastChange?: (past: boolean) => void;
+  /**
+   * Called when "Show authors" starts or stops applying to the live document: on while the
+   * view is open at now with Show authors on (the editor page colours its live text then).
+   */
+  onShowAuthorsLive?: (on: boolean) => void;
 }
 
 /** What the pages' activity feeds carry (feed.ts FeedActivity): the revisions of an edit. */
@@ -155,6 +160,8 @@ export function createHistory(options: HistoryOptions): HistoryView {
   /** The revision shown; null: now (the live document). */
   let shown: number | null = null;
   let showAuthors = false;
+  /** What onShowAuthorsLive was last told. */
+  let authorsLive = false;
   let playing = false;
   let playTimer: ReturnType<typeof setTimeout> | null = null;
   let pollTimer: ReturnType<typeof setInterval> | null = null;
@@ -570,6 +577,14 @@ export function createHistory(options: HistoryOptions): HistoryView {
   // ---- what is shown ----------------------------------------------------------------------------
   const shownRev = (): number => shown ?? newest;
 
+  /** Tells the page whether Show authors applies to its live document (open, at now). */
+  function updateAuthorsLive(): void {
+    const live = opened && showAuthors && shown === null;
+    if (live === authorsLive) return;
+    authorsLive = live;
+    options.onShowAuthorsLive?.(live);
+  }
+
   function sliderText(): string {
     const rev = shownRev();
     if (newest === 0) return "No revisions yet";
@@ -660,6 +675,7 @@ export function createHistory(options: HistoryOptions): HistoryView {
     // the newest revision picked on the slider is "now"; from the list it is that entry
     if (rev !== null && rev >= newest && !opts.keepNewest) rev = null;
     shown = rev;
+    updateAuthorsLive();
     updateSlider();
     markCurrent();
     showError(null);
@@ -801,6 +817,7 @@ export function createHistory(options: HistoryOptions): HistoryView {
     showAuthors = !showAuthors;
     authorsButton.setAttribute("aria-pressed", String(showAuthors));
     if (shown !== null || showAuthors) void show(shownRev(), { keepNewest: true });
+    updateAuthorsLive();
   });
 
   // ---- restore ------------------------------------------------------------------------------------
@@ -959,6 +976,7 @@ export function createHistory(options: HistoryOptions): HistoryView {
     void loadVersions();
     pollTimer = setInterval(() => void poll(), POLL_MS);
     updateSlider();
+    updateAuthorsLive();
     slider.focus();
   }
 
@@ -968,6 +986,7 @@ export function createHistory(options: HistoryOptions): HistoryView {
     opened = false;
     stopPlaying();
     void show(null);
+    updateAuthorsLive();
     panel.hidden = true;
     button.setAttribute("aria-expanded", "false");
     document.body.classList.remove("history-open");

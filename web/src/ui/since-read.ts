@@ -33,7 +33,7 @@ const sinceReadKey = new PluginKey<DecorationSet>("swellSinceRead");
 type Meta = { set: DecorationSet } | { clear: true };
 
 /** The range of `before` that differs from `after`, as a step map (null: the same). */
-function diffMap(before: PMNode, after: PMNode): StepMap | null {
+export function diffMap(before: PMNode, after: PMNode): StepMap | null {
   const start = before.content.findDiffStart(after.content);
   if (start === null) return null;
   const end = before.content.findDiffEnd(after.content);
@@ -48,7 +48,8 @@ function diffMap(before: PMNode, after: PMNode): StepMap | null {
   return new StepMap([start, endA - start, endB - start]);
 }
 
-function mapThrough(set: DecorationSet, tr: Transaction, oldState: EditorState): DecorationSet {
+/** Maps `set` through `tr` (y-tiptap's remote replacements: through the part that differs). */
+export function mapThrough(set: DecorationSet, tr: Transaction, oldState: EditorState): DecorationSet {
   if (set === DecorationSet.empty || !tr.docChanged) return set;
   const sync = tr.getMeta(ySyncPluginKey) as { isChangeOrigin?: boolean } | undefined;
   if (sync?.isChangeOrigin === true) {
@@ -148,8 +149,32 @@ function findChanges(fragment: Y.XmlFragment, schema: Schema, changes: Attribute
     if (last && last.change === change && last.pos === pos) return;
     found.deleted.push({ pos, change });
   };
+  found.size = walkYType(fragment, 0, schema, {
+    live: (client, clock, length, at) =>
+      overlaps(inserted, client, clock, length, (from, to, change) =>
+        addInserted(at + (from - clock), at + (to - clock), change),
+      ),
+    deleted: (client, clock, length, pos) =>
+      overlaps(deletedRanges, client, clock, length, (_f, _t, change) => addDeleted(pos, change)),
+  });
+  return found;
+}
+
+/** What `walkYType` calls for each Yjs item, in document order. */
+export interface YVisitor {
+  /** `length` live ids from (client, clock) at ProseMirror position `pos` (text, or a leaf: 1) */
+  live(client: number, clock: number, length: number, pos: number): void;
+  /** deleted ids (client, clock, length), where they were (`pos`) */
+  deleted?(client: number, clock: number, length: number, pos: number): void;
+}
+
+/**
+ * Walks the content of `type` (the shared fragment, or an element whose content starts at
+ * ProseMirror position `start`), as y-tiptap renders it. Returns the content size walked.
+ */
+export function walkYType(type: Y.XmlFragment | Y.XmlElement, start: number, schema: Schema, visit: YVisitor): number {
   const deletedHere = (item: Y.Item, pos: number): void => {
-    overlaps(deletedRanges, item.id.client, item.id.clock, item.length, (_f, _t, change) => addDeleted(pos, change));
+    visit.deleted?.(item.id.client, item.id.clock, item.length, pos);
   };
 
   const walkText = (text: Y.XmlText, start: number): number => {
@@ -160,11 +185,7 @@ function findChanges(fragment: Y.XmlFragment, schema: Schema, changes: Attribute
         continue;
       }
       if (!item.countable) continue; // formatting attributes
-      const { client, clock } = item.id;
-      const at = pos;
-      overlaps(inserted, client, clock, item.length, (from, to, change) =>
-        addInserted(at + (from - clock), at + (to - clock), change),
-      );
+      visit.live(item.id.client, item.id.clock, item.length, pos);
       pos += item.length;
     }
     return pos - start;
@@ -187,9 +208,7 @@ function findChanges(fragment: Y.XmlFragment, schema: Schema, changes: Attribute
         if (nodeType === undefined) continue; // y-tiptap leaves it out too
         if (nodeType.isLeaf) {
           // a horizontal line, a hard break: one position
-          const { client, clock } = item.id;
-          const at = pos;
-          overlaps(inserted, client, clock, 1, (_f, _t, change) => addInserted(at, at + 1, change));
+          visit.live(item.id.client, item.id.clock, 1, pos);
           pos += 1;
         } else {
           pos += walk(child, pos + 1) + 2;
@@ -199,12 +218,11 @@ function findChanges(fragment: Y.XmlFragment, schema: Schema, changes: Attribute
     return pos - start;
   };
 
-  found.size = walk(fragment, 0);
-  return found;
+  return walk(type, start);
 }
 
 /** Whether [from, to) is inline content (text or inline leaves) in `doc`. */
-function inlineRange(doc: PMNode, from: number, to: number): boolean {
+export function inlineRange(doc: PMNode, from: number, to: number): boolean {
   if (from < 0 || to > doc.content.size || from >= to) return false;
   const $from = doc.resolve(from);
   return $from.parent.inlineContent && $from.sameParent(doc.resolve(to));
