@@ -4,13 +4,27 @@ person's after the page asks the server again; turning it off removes the colour
 
 from __future__ import annotations
 
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
 from playwright.sync_api import expect
 from tests.server import ServerProcess
 
 from e2e.api import create_doc
 from e2e.console import console_errors
-from e2e.live_authors_pages import LiveAuthors
-from e2e.pages import NewPerson
+from e2e.live_authors_pages import (
+    WS_CLOCK,
+    LiveAuthors,
+    Timer,
+    dispatch_times,
+    paragraph_count,
+    paste_html,
+    percentiles,
+)
+from e2e.pages import EditorPage, NewPerson
 
 ADA = "#1971c2"
 GRACE = "#c2255c"
@@ -116,3 +130,108 @@ def test_closing_history_removes_the_colours(server: ServerProcess, new_person: 
     live.history.open()
     live.expect_texts({"Ada": "Only Ada. More."})
     assert console_errors(ada_person) == []
+
+
+TIMING = os.environ.get("SWELL_TIME_LIVE_AUTHORS", "")
+PARAGRAPHS_PER_PASTE = 84
+ROUNDS = 8
+KEYS = 100
+
+
+@pytest.mark.skipif(not TIMING, reason="set SWELL_TIME_LIVE_AUTHORS=<json file> to measure")
+@pytest.mark.timeout(600)
+def test_timing_typing_with_show_authors(server: ServerProcess, new_person: NewPerson) -> None:
+    """The cost of Show authors in the live editor: keypress -> text on screen, and a remote
+    change's apply, with it off and on, on a ~50 KB document of ~2,000 paragraphs by three
+    authors (in blocks of 84 paragraphs each, in turn)."""
+    base = server.base_url
+    doc = create_doc(base, "Timing")
+    people = [
+        new_person(name, color)
+        for name, color in (("Ada", ADA), ("Grace", GRACE), ("Linus", LINUS))
+    ]
+    for person in people:
+        person.context.add_init_script(WS_CLOCK)
+    editors = [person.editor(base).open(doc.id, doc.edit_token) for person in people]
+    ada, grace, _ = editors
+    for round_ in range(ROUNDS):
+        for editor in editors:
+            html = "".join(
+                f"<p>{editor.name}'s line {round_}.{i}, words.</p>"
+                for i in range(PARAGRAPHS_PER_PASTE)
+            )
+            editor.focus_end()
+            paste_html(editor, html)
+            total = paragraph_count(editor)
+            for other in editors:
+                other.page.wait_for_function(
+                    "(n) => document.querySelectorAll('.ProseMirror > p').length >= n",
+                    arg=total,
+                    timeout=20_000,
+                )
+    size = len(ada.text() or "")
+    results: dict[str, object] = {"paragraphs": paragraph_count(ada), "characters": size}
+
+    def type_here(editor: EditorPage, paragraph: int) -> None:
+        target = editor.content.locator("p").nth(paragraph)
+        target.scroll_into_view_if_needed()
+        target.click()
+        editor.press("End")
+
+    ada_timer = Timer(ada)
+
+    def measure(label: str) -> None:
+        # Ada's own keys, in a paragraph of Grace's in the middle
+        type_here(ada, 1000)
+        samples: list[dict[str, float]] = []
+        for i in range(KEYS + 5):
+            n = ada_timer.arm("key")
+            ada.press("abcdefghij"[i % 10])
+            ada_timer.wait(n)
+            if i >= 5:
+                samples.extend(ada_timer.take()[-1:])
+            else:
+                ada_timer.take()
+        results[f"{label}_key_dom"] = percentiles([s["dom"] for s in samples])
+        results[f"{label}_key_frame"] = percentiles([s["frame"] for s in samples])
+        # Grace's keys, as Ada's page applies them
+        type_here(grace, 1003)
+        samples = []
+        for i in range(KEYS + 5):
+            n = ada_timer.arm("remote")
+            grace.press("klmnopqrst"[i % 10])
+            ada_timer.wait(n)
+            if i >= 5:
+                samples.extend(ada_timer.take()[-1:])
+            else:
+                ada_timer.take()
+        results[f"{label}_remote_dom"] = percentiles([s["dom"] for s in samples])
+        results[f"{label}_remote_frame"] = percentiles([s["frame"] for s in samples])
+        # the editor's own work for a typed character (no input events, no rendering)
+        type_here(ada, 1006)
+        times = dispatch_times(ada, KEYS)
+        results[f"{label}_state_apply"] = percentiles(times["apply"])
+        results[f"{label}_dispatch"] = percentiles(times["dispatch"])
+
+    # the history view open at now throughout (the editor is narrower with it)
+    live = LiveAuthors(ada)
+    live.history.open()
+    measure("off")
+    live.history.show_authors.click()
+    started = time.perf_counter()
+    live.history.back_button.click()
+    expect(live.decorations.first).to_be_attached(timeout=20_000)
+    results["turn_on_seconds_incl_playwright"] = round(time.perf_counter() - started, 3)
+    results["decorations"] = live.decorations.count()
+    measure("on")
+    live.turn_off()
+    expect(live.decorations).to_have_count(0)
+    measure("off_again")
+    live.history.show_authors.click()
+    live.history.back_button.click()
+    expect(live.decorations.first).to_be_attached(timeout=20_000)
+    measure("on_again")
+    names = set(live.texts())
+    assert names == {"Ada", "Grace", "Linus"}, names
+    Path(TIMING).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(results, indent=2))
