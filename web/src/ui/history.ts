@@ -811,12 +811,15 @@ export function createHistory(options: HistoryOptions): HistoryView {
     else void play();
   });
 
-  // Show authors colors past revisions (this view only, not the live editor): turned on at
-  // now, it shows the newest revision that way
+  // Show authors colors the revision shown by who wrote it. At now it colors the live document
+  // where the page can (the editor: onShowAuthorsLive), else it shows the newest revision so
+  // (the viewer page, which has no CRDT to color)
   authorsButton.addEventListener("click", () => {
     showAuthors = !showAuthors;
     authorsButton.setAttribute("aria-pressed", String(showAuthors));
-    if (shown !== null || showAuthors) void show(shownRev(), { keepNewest: true });
+    if (shown !== null || (showAuthors && !options.onShowAuthorsLive)) {
+      void show(shownRev(), { keepNewest: true });
+    }
     updateAuthorsLive();
   });
 
