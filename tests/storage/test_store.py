@@ -4,6 +4,7 @@ journal (``DocumentStore``) against those and the in-memory store too."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -342,3 +343,34 @@ async def test_read_marks_only_move_forward_even_when_written_at_once(stores: St
     await stores.catalog.delete_document("doc-marks")
     assert await marks.read_marks(ada.id, ["doc-marks"]) == {}  # deleted with it
     assert await marks.mark_read(ada.id, "doc-marks", 3) is None  # gone: no mark
+
+
+async def test_a_write_whose_caller_is_cancelled_still_ends_and_wedges_nothing(
+    stores: Stores,
+) -> None:
+    """A page reports its read mark with ``keepalive`` as it closes, and its request is often
+    cancelled mid-write. The write still ends (committed), and the next writer does not wait
+    out the busy timeout ("database is locked"): both seen in CI before."""
+    marks = SqlReadMarks(stores.engine)
+    authors = SqlAuthorDirectory(create_session_factory(stores.engine))
+    await new_doc(stores, "doc-cancelled")
+    ada = await authors.create_author("ada-cancelled", "Ada", "#112233", b"c" * 32)
+    for rev in range(1, 31):
+        task = asyncio.create_task(marks.mark_read(ada.id, "doc-cancelled", rev))
+        for _ in range(1 + rev % 5):  # started, then cancelled at different points of it
+            await asyncio.sleep(0)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    deadline = asyncio.get_running_loop().time() + 10
+    while (await marks.read_marks(ada.id, ["doc-cancelled"])).get("doc-cancelled") is None or (
+        await marks.read_marks(ada.id, ["doc-cancelled"])
+    )["doc-cancelled"].rev != 30:
+        assert asyncio.get_running_loop().time() < deadline, "cancelled writes never ended"
+        await asyncio.sleep(0.01)
+    while stores.engine.pool.checkedout():  # type: ignore[attr-defined]  # the others end too
+        assert asyncio.get_running_loop().time() < deadline, "cancelled writes never ended"
+        await asyncio.sleep(0.01)
+    started = asyncio.get_running_loop().time()
+    await stores.catalog.rename_document("doc-cancelled", "Still writable")
+    assert asyncio.get_running_loop().time() - started < 2

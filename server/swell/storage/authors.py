@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from swell.records import AuthorRecord
+from swell.storage.engine import runs_to_the_end
 from swell.storage.models import Author
 
 
@@ -18,6 +19,7 @@ class SqlAuthorDirectory:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
 
+    @runs_to_the_end
     async def create_author(
         self, author_id: str, name: str, color: str, secret_hash: bytes
     ) -> AuthorRecord:
@@ -45,6 +47,7 @@ class SqlAuthorDirectory:
             return None
         return _record(row)
 
+    @runs_to_the_end
     async def update_author(
         self, author_id: str, *, name: str | None = None, color: str | None = None
     ) -> AuthorRecord | None:

@@ -8,6 +8,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from swell.records import DocumentRecord
+from swell.storage.engine import runs_to_the_end
 from swell.storage.models import Document
 
 
@@ -15,6 +16,7 @@ class SqlDocumentCatalog:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
 
+    @runs_to_the_end
     async def create_document(
         self,
         doc_id: str,
@@ -42,6 +44,7 @@ class SqlDocumentCatalog:
             row = await session.get(Document, doc_id)
         return _record(row) if row is not None else None
 
+    @runs_to_the_end
     async def rename_document(self, doc_id: str, title: str) -> DocumentRecord | None:
         async with self._sessions() as session, session.begin():
             await session.execute(
@@ -52,6 +55,7 @@ class SqlDocumentCatalog:
             row = (await session.execute(select(Document).where(Document.id == doc_id))).scalar()
         return _record(row) if row is not None else None
 
+    @runs_to_the_end
     async def rotate_token(self, doc_id: str, role: str, token_hash: bytes) -> bool:
         """One UPDATE: once it commits, every later lookup sees only the new hash."""
         if role == "edit":
@@ -66,6 +70,7 @@ class SqlDocumentCatalog:
             )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
+    @runs_to_the_end
     async def delete_document(self, doc_id: str) -> bool:
         async with self._sessions() as session, session.begin():
             result = await session.execute(delete(Document).where(Document.id == doc_id))

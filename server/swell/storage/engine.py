@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import functools
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
@@ -10,6 +14,36 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+log = logging.getLogger(__name__)
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def runs_to_the_end(
+    write: Callable[P, Coroutine[Any, Any, T]],
+) -> Callable[P, Coroutine[Any, Any, T]]:
+    """A write a request makes, finished (committed or rolled back) even when the request is
+    cancelled (its client hung up: a page's ``keepalive`` report as it closes). A transaction
+    cancelled between its statement and its commit can leave the pooled SQLite connection
+    holding the write lock, and every other writer then waits out the busy timeout ("database
+    is locked", seen in CI). The caller still gets its CancelledError at once."""
+
+    @functools.wraps(write)
+    async def run(*args: P.args, **kwargs: P.kwargs) -> T:
+        task = asyncio.ensure_future(write(*args, **kwargs))
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            task.add_done_callback(_report_abandoned)
+            raise
+
+    return run
+
+
+def _report_abandoned(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("a write whose caller was cancelled failed", exc_info=task.exception())
 
 
 def create_engine(database_url: str) -> AsyncEngine:

@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from swell.records import ReadMarkRecord
+from swell.storage.engine import runs_to_the_end
 from swell.storage.models import ReadMark
 
 
@@ -24,6 +25,7 @@ class SqlReadMarks:
             postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
         )
 
+    @runs_to_the_end
     async def mark_read(self, author_id: str, doc_id: str, rev: int) -> ReadMarkRecord | None:
         """None when the document (or author) is gone: deleted since the caller checked."""
         now = datetime.now(UTC)

@@ -9,6 +9,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from swell.records import VersionRecord
+from swell.storage.engine import runs_to_the_end
 from swell.storage.models import DocumentVersion
 
 MAX_VERSIONS = 1000
@@ -18,6 +19,7 @@ class SqlVersionStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
+    @runs_to_the_end
     async def create_version(
         self, doc_id: str, name: str, rev: int, author_id: str | None
     ) -> VersionRecord:
