@@ -22,6 +22,7 @@ from swell.records import (
     StoredHistory,
     StoredState,
 )
+from swell.storage.engine import runs_to_the_end
 from swell.storage.models import (
     Document,
     DocumentClient,
@@ -254,6 +255,7 @@ class SqlDocumentStore:
                 )
             )
 
+    @runs_to_the_end  # a request's: an import cancelled mid-way must not keep SQLite's lock
     async def import_history(
         self, doc_id: str, snapshot: bytes, chunks: Sequence[Chunk], rev: int
     ) -> None:
