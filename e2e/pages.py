@@ -307,6 +307,12 @@ class EditorPage:
     def type(self, text: str) -> None:
         self.page.keyboard.type(text)
 
+    def append_saved(self, text: str, *, timeout: float = 5_000) -> None:
+        """Types ``text`` at the end of the document and waits until it is in the database."""
+        self.focus_end()
+        self.type(text)
+        expect(self.save_status).to_have_text("All changes saved", timeout=timeout)
+
     def press(self, key: str) -> None:
         self.page.keyboard.press(key)
 

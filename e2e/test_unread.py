@@ -44,9 +44,7 @@ def test_unread_marker_and_changes_since_last_read(
     ada_person = new_person("Ada", ADA)
     ada = HomePage(ada_person.new_page(), base).open().create_and_open("Plans", "Ada")
     plans_token = _token_of(ada)
-    ada.focus_end()
-    ada.type("Ada wrote this.")
-    expect(ada.save_status).to_have_text("All changes saved", timeout=5_000)
+    ada.append_saved("Ada wrote this.")
     # the page reports what Ada has seen (her own text included)
     SinceReadEditor(ada).wait_until_mark_caught_up(plans_token, timeout=10_000)
 
@@ -127,9 +125,7 @@ def test_viewer_page_highlights_changes_since_last_read(
     # Ada has a name, so an author (and read marks): she writes, then reads the view link
     ada_person = new_person("Ada", ADA)
     ada_editor = ada_person.editor(base).open(doc.id, doc.edit_token)
-    ada_editor.focus_end()
-    ada_editor.type("Ada wrote this rough draft.")
-    expect(ada_editor.save_status).to_have_text("All changes saved", timeout=5_000)
+    ada_editor.append_saved("Ada wrote this rough draft.")
     ada_editor.page.close()
     first = ViewerPage(ada_person.new_page(), base).open(doc.id, doc.view_token)
     expect(first.content).to_have_text("Ada wrote this rough draft.", timeout=5_000)
@@ -224,9 +220,7 @@ def test_read_mark_stays_while_a_past_revision_is_shown(
     doc = create_doc(base, "Looking back")
     ada_person = new_person("Ada", ADA)
     ada = ada_person.editor(base).open(doc.id, doc.edit_token)
-    ada.focus_end()
-    ada.type("Ada wrote this.")
-    expect(ada.save_status).to_have_text("All changes saved", timeout=5_000)
+    ada.append_saved("Ada wrote this.")
     wait_until_mark_caught_up(ada.page, doc.id, doc.edit_token, timeout=10_000)
     grace_person = new_person("Grace", GRACE)
     grace = grace_person.editor(base).open(doc.id, doc.edit_token)
@@ -237,9 +231,7 @@ def test_read_mark_stays_while_a_past_revision_is_shown(
     history.key("Home")
     expect(history.past).to_be_visible(timeout=5_000)
     before = read_mark(ada.page, base, doc.id, doc.edit_token)
-    grace.focus_end()
-    grace.type(" Grace added this.")
-    expect(grace.save_status).to_have_text("All changes saved", timeout=5_000)
+    grace.append_saved(" Grace added this.")
     # Ada's page has Grace's text (behind the past revision) but Ada has not seen it: over
     # more than the page's report interval (3 s), her mark does not move
     expect(ada.content).to_contain_text("Grace added this.", timeout=5_000)
@@ -262,9 +254,7 @@ def test_viewer_read_mark_stays_while_a_past_revision_is_shown(
     doc = create_doc(base, "Looking back, read only")
     grace_person = new_person("Grace", GRACE)
     grace = grace_person.editor(base).open(doc.id, doc.edit_token)
-    grace.focus_end()
-    grace.type("Grace wrote this.")
-    expect(grace.save_status).to_have_text("All changes saved", timeout=5_000)
+    grace.append_saved("Grace wrote this.")
     # Ada gets an author (and so read marks) on an editor page, then reads the view link
     ada_person = new_person("Ada", ADA)
     ada_person.editor(base).open(doc.id, doc.edit_token).page.close()
@@ -295,9 +285,7 @@ def test_home_page_summaries_survive_a_stale_author_secret(
     base = server.base_url
     person = new_person("Ada", ADA)
     ada = HomePage(person.new_page(), base).open().create_and_open("Kept", "Ada")
-    ada.focus_end()
-    ada.type("Something.")
-    expect(ada.save_status).to_have_text("All changes saved", timeout=5_000)
+    ada.append_saved("Something.")
 
     # this browser's author secret is one the server does not know (another server's, or
     # forgotten): the home page asks as a new author, and still shows what changed
