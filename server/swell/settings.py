@@ -19,6 +19,23 @@ class Settings:
     database_url: str = field(
         default=DEFAULT_DATABASE_URL, metadata={"help": "SQLAlchemy async database URL"}
     )
+    redis_url: str = field(
+        default="",
+        metadata={
+            "help": "Redis that several processes on one PostgreSQL database share to act as one "
+            "server (empty: this process is alone)"
+        },
+    )
+    redis_prefix: str = field(
+        default="swell",
+        metadata={"help": "prefix of every Redis key (processes of one deployment share it)"},
+    )
+    workers: int = field(
+        default=1,
+        metadata={
+            "help": "processes serving the one port (more than 1 needs PostgreSQL and --redis-url)"
+        },
+    )
     allowed_origins: tuple[str, ...] = field(
         default=(),
         metadata={
