@@ -9,14 +9,21 @@ PY_DIRS := $(wildcard server tests e2e bench)
 # The web build lands inside the package (package data, found with importlib.resources), so
 # the editable install serves the fresh build and `pip install .` ships it.
 WEB_OUT := server/swell/web
+# `make cluster`: the machine's PostgreSQL and Redis (override either on the command line).
+CLUSTER_DATABASE_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/swell
+CLUSTER_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: help run test check lint format typecheck web install install-test install-bench chromium bench bench-smoke screenshots clean
+.PHONY: help run cluster test check lint format typecheck web install install-test install-bench chromium bench bench-smoke screenshots clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 run: install web ## install what is needed and serve on http://127.0.0.1:8000 (SQLite ./swell.db)
 	$(BIN)/swell serve
+
+cluster: install web ## three processes on http://127.0.0.1:8000 over the machine's PostgreSQL and Redis
+	$(BIN)/swell db create --database-url '$(CLUSTER_DATABASE_URL)'
+	$(BIN)/swell serve --workers 3 --database-url '$(CLUSTER_DATABASE_URL)' --redis-url '$(CLUSTER_REDIS_URL)'
 
 test: install-test web chromium check bench/node_modules/.installed ## install the test tools and run every test
 	$(BIN)/pytest tests e2e $(PYTEST_ARGS)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 import signal
 import socket
+import sys
 
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
@@ -66,6 +68,30 @@ def bind_socket(host: str, port: int, dead_peer_seconds: float = 45.0) -> socket
     return sock
 
 
+def listening_socket(settings: Settings) -> socket.socket:
+    """The socket to serve on: inherited from the supervisor of ``--workers`` (which bound it
+    once, so every worker accepts on one port), or bound here."""
+    if settings.listen_fd >= 0:
+        sock = socket.socket(fileno=settings.listen_fd)
+        sock.setblocking(False)
+        return sock
+    return bind_socket(settings.host, settings.port, dead_peer_seconds=settings.ws_ping_seconds * 2)
+
+
+# What a worker writes to its stdout once it accepts connections: the supervisor reads it to
+# know which of its children are ready (their log lines go to the shared stderr).
+WORKER_READY = "swell-worker-ready"
+
+
+def announce_worker_ready() -> None:
+    """Tell the supervisor this worker accepts connections (a gone supervisor is ignored)."""
+    try:
+        sys.stdout.write(WORKER_READY + "\n")
+        sys.stdout.flush()
+    except OSError:
+        pass
+
+
 GC_THRESHOLDS = (20_000, 50, 50)
 
 
@@ -89,7 +115,7 @@ def _quiet_cancellations(loop: asyncio.AbstractEventLoop, context: dict[str, obj
 
 async def run(settings: Settings) -> None:
     configure_compression(settings.ws_compression)
-    sock = bind_socket(settings.host, settings.port, dead_peer_seconds=settings.ws_ping_seconds * 2)
+    sock = listening_socket(settings)
     port = sock.getsockname()[1]
     # The real port (the setting may be 0): the WebSocket Origin check compares against it.
     settings = settings.replace(port=port)
@@ -114,7 +140,12 @@ async def run(settings: Settings) -> None:
         # Hypercorn calls this once its servers accept connections.
         tune_garbage_collector()
         host = f"[{settings.host}]" if ":" in settings.host else settings.host
-        log.info("listening on http://%s:%d", host, port)
+        if settings.listen_fd >= 0:
+            # One of --workers: the supervisor logs the one "listening on" line.
+            log.info("worker ready (pid %d): serving http://%s:%d", os.getpid(), host, port)
+            announce_worker_ready()
+        else:
+            log.info("listening on http://%s:%d", host, port)
         await stop.wait()
         log.info("stopping: closing sockets and flushing documents")
         try:

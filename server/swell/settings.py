@@ -36,6 +36,10 @@ class Settings:
             "help": "processes serving the one port (more than 1 needs PostgreSQL and --redis-url)"
         },
     )
+    listen_fd: int = field(
+        default=-1,
+        metadata={"help": "internal: serve on this inherited socket (set by --workers)"},
+    )
     allowed_origins: tuple[str, ...] = field(
         default=(),
         metadata={
