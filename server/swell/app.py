@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from importlib.resources import files
 from pathlib import Path
 
 from quart import Quart, Response
+from sqlalchemy import text
 
+from swell.broker.redis_relay import RedisRelay
 from swell.collab.activity import ActivityRecorder
 from swell.collab.authors import Authors
 from swell.collab.bus import EventBus
 from swell.collab.documents import Documents
 from swell.collab.history import History
 from swell.collab.history_transfer import HistoryTransfer
+from swell.collab.notices import NoticeRelay
 from swell.collab.read_marks import ReadMarks
 from swell.collab.registry import RoomRegistry
-from swell.collab.relay import InProcessRelay
 from swell.collab.retention import HistoryRetention
 from swell.collab.room import RoomLimits
 from swell.feed.hub import FeedHub
@@ -29,12 +32,14 @@ from swell.storage.document_store import SqlDocumentStore
 from swell.storage.engine import create_engine, create_session_factory
 from swell.storage.read_marks import SqlReadMarks
 from swell.storage.versions import SqlVersionStore
+from swell.telemetry import Telemetry
 from swell.transport.access import error, register_error_handlers
 from swell.transport.api import create_api
 from swell.transport.asgi import WebsocketRouter, body_limits
 from swell.transport.authors import create_authors_api
 from swell.transport.events import create_events
 from swell.transport.export import create_export
+from swell.transport.health import create_health
 from swell.transport.history import create_history, history_importer, is_history_file
 from swell.transport.origin import allowed_origins
 from swell.transport.pages import create_pages
@@ -63,12 +68,20 @@ class Services:
         self.catalog = SqlDocumentCatalog(sessions)
         self.activity = SqlActivityLog(sessions, keep=settings.activity_keep)
         self.bus = EventBus()  # every room event, and the documents' own, reach listeners here
+        self.telemetry = Telemetry()
+        # Alone (no Redis), a process pays nothing for the seam between processes.
+        self.relay = (
+            RedisRelay(settings.redis_url, settings.redis_prefix, telemetry=self.telemetry)
+            if settings.redis_url
+            else None
+        )
         self.rooms = RoomRegistry(
             self.store,
             compact_every=settings.compact_every,
             idle_seconds=settings.room_idle_seconds,
-            relay=InProcessRelay(),
+            relay=self.relay,
             bus=self.bus,
+            telemetry=self.telemetry,
             limits=RoomLimits(
                 max_frame_messages=settings.max_frame_messages,
                 awareness_ids_per_socket=settings.awareness_ids_per_socket,
@@ -113,7 +126,27 @@ class Services:
         ):
             self.bus.subscribe(listener)
         self.recorder.listen(self.hub.on_activity)
+        self.notices = (
+            NoticeRelay(self.relay, self.bus, self.rooms, self.documents)
+            if self.relay is not None
+            else None
+        )
+        if self.notices is not None:
+            self.recorder.listen(self.notices.on_activity)
         self._stopping: asyncio.Task[None] | None = None
+        self.telemetry.gauge_from("swell_documents_open", lambda: float(len(self.rooms)))
+        self.telemetry.gauge_from("swell_sockets", lambda: float(self.rooms.sockets()))
+        self.telemetry.gauge_from("swell_event_streams", lambda: float(self.hub.streams()))
+
+    async def database_ready(self) -> None:
+        """For readiness: raises when the database does not answer."""
+        async with self.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+
+    async def start(self) -> None:
+        """Before serving: join the other processes (Redis may be down: that is retried)."""
+        if self.relay is not None:
+            await self.relay.start()
 
     async def stop(self) -> None:
         """Close sockets (1001), flush and compact every room, release the database. Runs
@@ -126,6 +159,10 @@ class Services:
         self.hub.close_all()  # open event streams would otherwise hold Hypercorn's shutdown
         await self.rooms.close_all()
         await self.recorder.flush()
+        if self.notices is not None:
+            await self.notices.close()
+        if self.relay is not None:
+            await self.relay.close()  # after the rooms: their last entries go out first
         await self.retention.wait()
         self.history.close()
         await self.engine.dispose()
@@ -205,6 +242,10 @@ def create_app(
             limits=services.limits,
         )
     )
+    checks: dict[str, Callable[[], Awaitable[None]]] = {"database": services.database_ready}
+    if services.relay is not None:
+        checks["redis"] = services.relay.ping
+    app.register_blueprint(create_health(services.telemetry, checks))
     app.register_blueprint(create_pages(web_dist))
     register_error_handlers(app)
     install_security_headers(app)
@@ -228,6 +269,7 @@ def create_app(
         lazy import of anyio's backend (its first Doc in a running loop, ~9 ms)."""
         await services.catalog.get_document(WARM_UP_ID)
         await services.rooms.read(WARM_UP_ID)
+        await services.start()
 
     @app.after_serving
     async def shutdown() -> None:

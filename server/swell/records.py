@@ -105,6 +105,7 @@ class JournalSlice:
     checkpoint: bytes | None
     checkpoint_rev: int = 0
     between: Sequence[bytes] = ()
+    snapshot_rev: int = 0  # what ``snapshot`` covers: the fencing token of the compaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,3 +149,8 @@ class ReadMarkRecord:
     document_id: str
     rev: int
     read_at: datetime
+
+
+class MaintenanceRaced(RuntimeError):
+    """Another compaction or fold (another process's, most likely) changed what this one read
+    before it could write: it wrote and deleted nothing."""

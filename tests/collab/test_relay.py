@@ -1,36 +1,32 @@
-"""Rooms of one document in two registries (two processes, as a Redis relay would join them)
-share updates and awareness through the relay seam; each update is stored once."""
+"""Rooms of one document in two registries (two processes, joined by ``InProcessRelay`` the way
+Redis joins real ones): changes cross in revision order, each is stored once, gaps are repaired
+from storage, awareness and presence cross, and a dead process's presence goes."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from pycrdt import Text, create_update_message
 
+from swell.collab.bus import EventBus
+from swell.collab.events import DocumentEdited, PeerJoined, PeerLeft, RoomEvent
 from swell.collab.peer import Peer, Role
 from swell.collab.registry import RoomRegistry
 from swell.collab.relay import InProcessRelay
-from swell.migrate import upgrade_database
-from swell.storage.catalog import SqlDocumentCatalog
-from swell.storage.document_store import SqlDocumentStore
-from swell.storage.engine import create_engine, create_session_factory
+from swell.collab.writer import RelayedUpdate
+from swell.protocol.cluster import RelayedChange
+from swell.storage.memory_store import MemoryDocumentStore
 from tests.client import awareness_message, decode_awareness
 from tests.collab.test_room import edits, wait_until
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqlDocumentStore]:
-    import asyncio
-
-    url = f"sqlite+aiosqlite:///{tmp_path / 'relay.db'}"
-    await asyncio.to_thread(upgrade_database, url)
-    engine = create_engine(url)
-    sessions = create_session_factory(engine)
-    await SqlDocumentCatalog(sessions).create_document("r1", "T", b"e" * 32, b"v" * 32)
-    yield SqlDocumentStore(sessions)
-    await engine.dispose()
+async def store() -> AsyncIterator[MemoryDocumentStore]:
+    store = MemoryDocumentStore()
+    store.add_document("r1")
+    yield store
 
 
 def frames(peer: Peer) -> list[bytes]:
@@ -39,11 +35,25 @@ def frames(peer: Peer) -> list[bytes]:
     return out
 
 
-async def test_updates_and_awareness_cross_the_relay(store: SqlDocumentStore) -> None:
+def text_of(room: object) -> str:
+    return str(room.doc.get("text", type=Text))  # type: ignore[attr-defined]
+
+
+class Process:
+    """A registry with its own relay and event bus, as one server process has."""
+
+    def __init__(self, store: MemoryDocumentStore, relay: InProcessRelay) -> None:
+        self.relay = relay
+        self.bus = EventBus()
+        self.events: list[RoomEvent] = []
+        self.bus.subscribe(self.events.append)
+        self.rooms = RoomRegistry(store, compact_every=500, idle_seconds=0, relay=relay, bus=self.bus)
+
+
+async def test_updates_and_awareness_cross_the_relay(store: MemoryDocumentStore) -> None:
     relay = InProcessRelay()
-    one = RoomRegistry(store, compact_every=500, idle_seconds=0, relay=relay)
-    two = RoomRegistry(store, compact_every=500, idle_seconds=0, relay=relay)
-    room_one, room_two = await one.acquire("r1"), await two.acquire("r1")
+    one, two = Process(store, relay), Process(store, relay.sibling())
+    room_one, room_two = await one.rooms.acquire("r1"), await two.rooms.acquire("r1")
     ada, grace = Peer(Role.EDIT), Peer(Role.EDIT)
     room_one.join(ada)
     room_two.join(grace)
@@ -53,24 +63,151 @@ async def test_updates_and_awareness_cross_the_relay(store: SqlDocumentStore) ->
     for update in ups:
         room_one.receive(ada, create_update_message(update))
     await room_one.flush()
-    await wait_until(lambda: str(room_two.doc.get("text", type=Text)).count(";") == 10)
+    await wait_until(lambda: text_of(room_two).count(";") == 10)
     await room_two.flush()
     received = [f for f in frames(grace) if f[:2] == b"\x00\x02"]
     assert received  # forwarded to the socket of the other process's room
-    assert str(room_two.doc.get("text", type=Text)) == str(room_one.doc.get("text", type=Text))
-    # stored once, by the room that received them (one revision per run of a socket's updates)
-    assert room_one.rev >= 1
+    assert text_of(room_two) == text_of(room_one)
+    # stored once, by the room that received them; the other knows their revisions
     assert await store.count_updates("r1") == room_one.rev
+    assert room_two.rev == room_one.rev
+    # the other process's feed hears of the edits (remote: its own recorder leaves them)
+    remote_edits = [e for e in two.events if isinstance(e, DocumentEdited)]
+    assert remote_edits and all(e.remote for e in remote_edits)
+    assert remote_edits[-1].to_rev == room_one.rev
 
     hello = awareness_message(77, 1, {"user": {"name": "Ada"}})
     room_one.receive(ada, hello)
-    assert any(
-        f[0] == 1 and decode_awareness(f) == {77: {"user": {"name": "Ada"}}} for f in frames(grace)
+    await wait_until(
+        lambda: any(
+            f[0] == 1 and decode_awareness(f) == {77: {"user": {"name": "Ada"}}}
+            for f in list(grace._outbox)
+        )
     )
+    # presence crosses: Ada, a socket of process one, is a participant of process two's room
+    await wait_until(lambda: any(p.name == "Ada" for p in room_two.participants()))
+    assert any(isinstance(e, PeerJoined) and e.remote for e in two.events)
+    frames(grace)
     room_one.leave(ada)
-    removal = [f for f in frames(grace) if f[0] == 1]
-    assert removal and 77 not in room_two.awareness.states
+    await wait_until(lambda: 77 not in room_two.awareness.states)
+    await wait_until(lambda: not any(p.name == "Ada" for p in room_two.participants()))
+    assert any(isinstance(e, PeerLeft) and e.remote for e in two.events)
 
-    for registry, room in ((one, room_one), (two, room_two)):
-        registry.release(room)
-        await registry.close_all()
+    for process, room in ((one, room_one), (two, room_two)):
+        process.rooms.release(room)
+        await process.rooms.close_all()
+
+
+async def test_both_write_and_every_revision_is_stored_once_gapless(
+    store: MemoryDocumentStore,
+) -> None:
+    relay = InProcessRelay()
+    one, two = Process(store, relay), Process(store, relay.sibling())
+    room_one, room_two = await one.rooms.acquire("r1"), await two.rooms.acquire("r1")
+    ada, grace = Peer(Role.EDIT), Peer(Role.EDIT)
+    room_one.join(ada)
+    room_two.join(grace)
+    _, a = edits(20, "a")
+    _, g = edits(20, "g")
+    for x, y in zip(a, g, strict=True):
+        room_one.receive(ada, create_update_message(x))
+        room_two.receive(grace, create_update_message(y))
+        await asyncio.sleep(0)
+    await wait_until(lambda: text_of(room_one).count(";") == 40 == text_of(room_two).count(";"))
+    assert text_of(room_one) == text_of(room_two)
+    await wait_until(lambda: room_one.rev == room_two.rev == store._journal("r1").rev)
+    revs = [row.revision.rev for row in store._journal("r1").rows]
+    assert revs == list(range(1, len(revs) + 1))
+    for process, room in ((one, room_one), (two, room_two)):
+        process.rooms.release(room)
+        await process.rooms.close_all()
+
+
+async def test_a_change_waits_for_the_ones_under_it_then_a_gap_is_read_from_storage(
+    store: MemoryDocumentStore,
+) -> None:
+    relay = InProcessRelay()
+    one, two = Process(store, relay), Process(store, relay.sibling())
+    room_one, room_two = await one.rooms.acquire("r1"), await two.rooms.acquire("r1")
+    ada = Peer(Role.EDIT)
+    room_one.join(ada)
+    _, ups = edits(3)
+    # Revisions 1 and 2 reach storage but their entries are lost on the way...
+    lost = room_one._replica
+    assert lost is not None
+    published: list[RelayedChange] = []
+    real_publish = relay.publish
+    relay.publish = lambda doc_id, entry: (  # type: ignore[method-assign]
+        published.append(entry) if isinstance(entry, RelayedChange) else real_publish(doc_id, entry)
+    )
+    for update in ups[:2]:
+        room_one.receive(ada, create_update_message(update))
+        await room_one.flush()
+    relay.publish = real_publish  # type: ignore[method-assign]
+    room_one.receive(ada, create_update_message(ups[2]))
+    await room_one.flush()
+    assert len(published) == 2
+    # ...so revision 3 waits (it builds on them), then the gap is repaired from storage.
+    await asyncio.sleep(0)
+    assert ";" not in text_of(room_two) or text_of(room_two).count(";") < 3
+    await wait_until(lambda: text_of(room_two) == "0;1;2;", within=5)
+    assert room_two.rev == 3
+    # A late duplicate of a change already repaired is known by its revision and dropped.
+    before = room_two.doc.get_state()
+    room_two._replica._on_delivery(published[0])  # type: ignore[union-attr]
+    await room_two.flush()
+    assert room_two.doc.get_state() == before
+    for process, room in ((one, room_one), (two, room_two)):
+        process.rooms.release(room)
+        await process.rooms.close_all()
+
+
+async def test_a_dead_process_presence_and_awareness_go(store: MemoryDocumentStore) -> None:
+    relay = InProcessRelay()
+    one, two = Process(store, relay), Process(store, relay.sibling())
+    room_one, room_two = await one.rooms.acquire("r1"), await two.rooms.acquire("r1")
+    ada, grace = Peer(Role.EDIT), Peer(Role.EDIT)
+    room_one.join(ada)
+    room_two.join(grace)
+    room_one.receive(ada, awareness_message(77, 1, {"user": {"name": "Ada"}}))
+    await wait_until(lambda: 77 in room_two.awareness.states)
+    await wait_until(lambda: any(p.name == "Ada" for p in room_two.participants()))
+    frames(grace)
+    relay.gone()  # process one died: its lease expired
+    await wait_until(lambda: 77 not in room_two.awareness.states)
+    assert not any(p.name == "Ada" for p in room_two.participants())
+    assert any(f[0] == 1 and decode_awareness(f) == {77: None} for f in frames(grace))
+    for process, room in ((one, room_one), (two, room_two)):
+        process.rooms.release(room)
+        await process.rooms.close_all()
+
+
+async def test_a_room_loaded_while_another_writes_misses_nothing_and_repeats_nothing(
+    store: MemoryDocumentStore,
+) -> None:
+    relay = InProcessRelay()
+    one, two = Process(store, relay), Process(store, relay.sibling())
+    room_one = await one.rooms.acquire("r1")
+    ada = Peer(Role.EDIT)
+    room_one.join(ada)
+    _, ups = edits(30)
+    applied: list[int] = []
+    loading = asyncio.ensure_future(two.rooms.acquire("r1"))
+    for update in ups:
+        room_one.receive(ada, create_update_message(update))
+        await asyncio.sleep(0)
+    room_two = await loading
+    real_submit = room_two._writer.submit
+
+    def count(op: object) -> None:
+        if isinstance(op, RelayedUpdate):
+            applied.append(1)
+        real_submit(op)  # type: ignore[arg-type]
+
+    room_two._writer.submit = count  # type: ignore[method-assign]
+    await room_one.flush()
+    await wait_until(lambda: text_of(room_two) == text_of(room_one) and room_two.rev == room_one.rev)
+    assert text_of(room_two).count(";") == 30
+    for process, room in ((one, room_one), (two, room_two)):
+        process.rooms.release(room)
+        await process.rooms.close_all()

@@ -21,6 +21,7 @@ from swell.collab.events import (
     DocumentEdited,
     DocumentRenamed,
     PeerChanged,
+    PeerJoined,
     PeerLeft,
     RoomEvent,
     RoomUnloaded,
@@ -98,6 +99,8 @@ class ActivityRecorder:
         self._listeners.append(listener)
 
     def on_event(self, event: RoomEvent) -> None:
+        if isinstance(event, DocumentEdited | PeerJoined | PeerChanged | PeerLeft) and event.remote:
+            return  # another process's socket: that process records it
         if isinstance(event, DocumentEdited):
             self._on_edit(event)
         elif isinstance(event, PeerChanged):

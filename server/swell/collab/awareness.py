@@ -249,11 +249,28 @@ class OwnedAwareness:
             peer.participant = participant
             self._on_change(participant)
 
-    def apply_relayed(self, update: bytes) -> None:
-        """States another process already validated; their sockets own them there."""
+    def apply_relayed(self, update: bytes) -> bool:
+        """States another process already validated; their sockets own them there. False
+        (nothing to send on) for an update that cannot be applied."""
         try:
             self._awareness.apply_awareness_update(update, origin=None)
         except (ValueError, IndexError, RuntimeError, TypeError, AttributeError):
             log.warning("dropped a malformed relayed awareness update")
-            return
+            return False
         self._everyone = None
+        return True
+
+    def own_states(self) -> bytes | None:
+        """The states this process's sockets own, as one update (for other processes)."""
+        ids = [c for c in self._owners if c in self._awareness.states]
+        return self._awareness.encode_awareness_update(ids) if ids else None
+
+    def remove_relayed(self, client_ids: list[int]) -> bytes | None:
+        """Forget states another process owned (it died); returns the removal to send this
+        process's sockets. Ids a socket here owns now are kept."""
+        gone = [c for c in client_ids if c not in self._owners and c in self._awareness.states]
+        if not gone:
+            return None
+        self._awareness.remove_awareness_states(gone, origin=None)
+        self._everyone = None
+        return self._awareness.encode_awareness_update(gone)

@@ -22,7 +22,8 @@ from swell.collab.revisions import (
     unpack_revisions,
 )
 from swell.protocol.messages import decode_state_vector
-from swell.records import StoredState
+from swell.records import MaintenanceRaced, StoredState
+from swell.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,9 @@ async def compact_document(
     if not old.rows:
         return
     snapshot, chunk = await asyncio.to_thread(_fold, doc_id, old, candidate, expected)
-    await store.compact(doc_id, snapshot, old.rows[-1].revision.rev, chunk)
+    await store.compact(
+        doc_id, snapshot, old.rows[-1].revision.rev, chunk, base_rev=old.snapshot_rev
+    )
 
 
 def _fold(
@@ -165,8 +168,15 @@ class CompactionSchedule:
     per ``COMPACT_INTERVAL``) and when it closes; one compaction at a time."""
 
     def __init__(
-        self, store: DocumentStore, doc_id: str, *, compact_every: int, since_snapshot: int
+        self,
+        store: DocumentStore,
+        doc_id: str,
+        *,
+        compact_every: int,
+        since_snapshot: int,
+        telemetry: Telemetry | None = None,
     ) -> None:
+        self._telemetry = telemetry or Telemetry()
         self._store = store
         self._doc_id = doc_id
         self._every = compact_every
@@ -200,5 +210,11 @@ class CompactionSchedule:
     async def _compact(self, upto: int, candidate: bytes | None) -> None:
         try:
             await compact_document(self._store, self._doc_id, upto, candidate=candidate)
+            self._telemetry.compaction("done")
+        except MaintenanceRaced:
+            self._telemetry.compaction("skipped")
+            # Another process compacted the same rows first: its snapshot covers them.
+            log.info("compaction of %s up to %d skipped: compacted meanwhile", self._doc_id, upto)
         except Exception:
+            self._telemetry.compaction("failed")
             log.exception("compaction of %s up to %d failed", self._doc_id, upto)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from swell.collab.peer import Role
-from swell.records import AuthorRecord
+from swell.records import ActivityRecord, AuthorRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,8 +25,12 @@ class Participant:
 
 @dataclass(frozen=True, slots=True)
 class PeerJoined:
+    """``remote``: a socket of another process (presence shows it; activity is its
+    process's to record)."""
+
     doc_id: str
     peer: Participant
+    remote: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,12 +39,14 @@ class PeerChanged:
 
     doc_id: str
     peer: Participant
+    remote: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class PeerLeft:
     doc_id: str
     peer: Participant
+    remote: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +65,7 @@ class DocumentEdited:
     from_rev: int
     to_rev: int
     kind: str = "edit"
+    remote: bool = False  # committed by another process (recorded there)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +113,14 @@ class RoomUnloaded:
 
 
 @dataclass(frozen=True, slots=True)
+class ActivityRelayed:
+    """An activity record another process stored, for this process's event streams."""
+
+    doc_id: str
+    record: ActivityRecord
+
+
+@dataclass(frozen=True, slots=True)
 class AuthorChanged:
     """An author renamed themselves or changed colour: what shows them follows (presence of
     every socket and stream acting as them). Not tied to one document."""
@@ -125,4 +140,5 @@ RoomEvent = (
     | RoomFailed
     | RoomUnloaded
     | AuthorChanged
+    | ActivityRelayed
 )

@@ -97,9 +97,18 @@ class DocumentStore(Protocol):
         """What a compaction up to ``upto_rev`` folds."""
         ...
 
-    async def compact(self, doc_id: str, state: bytes, upto_rev: int, chunk: Chunk | None) -> None:
+    async def compact(
+        self,
+        doc_id: str,
+        state: bytes,
+        upto_rev: int,
+        chunk: Chunk | None,
+        *,
+        base_rev: int | None = None,
+    ) -> None:
         """Atomically write the snapshot and the history chunk, and delete the journal rows
-        they cover."""
+        they cover. ``base_rev`` (the slice's ``snapshot_rev``) fences: if the newest snapshot
+        moved since the slice was read, raise MaintenanceRaced and change nothing."""
         ...
 
     async def import_history(
@@ -108,9 +117,12 @@ class DocumentStore(Protocol):
         """Give a new, empty document a whole history at once (an imported file)."""
         ...
 
-    async def replace_history(self, doc_id: str, upto_rev: int, chunk: Chunk) -> None:
+    async def replace_history(
+        self, doc_id: str, upto_rev: int, chunk: Chunk, *, expected_chunks: int | None = None
+    ) -> None:
         """Atomically replace every history chunk ending at or before ``upto_rev`` with
-        ``chunk`` (old history folded away)."""
+        ``chunk`` (old history folded away). ``expected_chunks`` fences: if that many chunks no
+        longer end there, raise MaintenanceRaced and change nothing."""
         ...
 
     async def load_history(

@@ -18,6 +18,7 @@ from swell.collab.peer import CloseCode
 from swell.collab.ports import AuthorRecord, DocumentStore
 from swell.collab.relay import Relay
 from swell.collab.room import Room, RoomLimits
+from swell.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,9 @@ class RoomRegistry:
         relay: Relay | None = None,
         bus: EventBus | None = None,
         limits: RoomLimits | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
+        self._telemetry = telemetry or Telemetry()
         self._store = store
         self._relay = relay
         self._bus = bus or EventBus()
@@ -68,6 +71,10 @@ class RoomRegistry:
 
     def __len__(self) -> int:
         return len(self._rooms)
+
+    def sockets(self) -> int:
+        """Sockets of every open room (for metrics)."""
+        return sum(len(room.peers) for room in self._rooms.values())
 
     def _on_event(self, event: RoomEvent) -> None:
         if isinstance(event, AuthorChanged):
@@ -125,6 +132,7 @@ class RoomRegistry:
                 compact_every=self._compact_every,
                 relay=self._relay,
                 on_failed=self._forget,
+                telemetry=self._telemetry,
             )
         except Exception:
             log.exception("could not load document %s", doc_id)

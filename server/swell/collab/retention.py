@@ -59,6 +59,8 @@ class HistoryRetention:
     def on_event(self, event: RoomEvent) -> None:
         if not self.enabled or not isinstance(event, DocumentEdited | RoomUnloaded):
             return
+        if isinstance(event, DocumentEdited) and event.remote:
+            return  # the process that committed it checks
         now = time.monotonic()
         last = self._checked.get(event.doc_id)
         if isinstance(event, DocumentEdited) and last is not None and now - last < CHECK_EVERY:
@@ -93,7 +95,7 @@ class HistoryRetention:
         stored = await self._store.load_history(doc_id, upto_rev=upto)
         chunks = [c for c in stored.chunks if c.to_rev <= upto]
         folded = await asyncio.to_thread(fold_chunks, chunks)
-        await self._store.replace_history(doc_id, upto, folded)
+        await self._store.replace_history(doc_id, upto, folded, expected_chunks=len(chunks))
         log.info(
             "folded revisions %d-%d of %s (older than %s)", old[0].from_rev, upto, doc_id, cutoff
         )

@@ -32,8 +32,10 @@ from swell.collab.events import (
 from swell.collab.fanout import Fanout
 from swell.collab.peer import CloseCode, Peer, Refused, Role
 from swell.collab.ports import DocumentStore
-from swell.collab.relay import Relay
+from swell.collab.relay import Following, Relay
+from swell.collab.replica import Replica
 from swell.collab.writer import Batch, Edit, LocalUpdate, RelayedUpdate, ServerChange, Writer
+from swell.protocol.cluster import EditNote
 from swell.protocol.messages import (
     AwarenessUpdate,
     MalformedMessage,
@@ -50,6 +52,7 @@ from swell.protocol.messages import (
     encode_sync_step2,
 )
 from swell.records import AuthorRecord
+from swell.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +83,9 @@ class Room:
         publish: Callable[[RoomEvent], None] = lambda _event: None,
         limits: RoomLimits = RoomLimits(),
         relay: Relay | None = None,
+        following: Following | None = None,
         on_failed: Callable[[Room], None] | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self.doc_id = doc_id
         self.doc = doc
@@ -92,17 +97,22 @@ class Room:
         self._publish = publish
         self._limits = limits
         self._on_failed = on_failed
+        self._telemetry = telemetry or Telemetry()
         self._peer_ids = count(1)
-        self._fanout = Fanout(doc_id, self, relay)
+        self._fanout = Fanout(doc_id)
         self.awareness = OwnedAwareness(
             doc,
             ids_per_socket=limits.awareness_ids_per_socket,
             state_bytes=limits.awareness_state_bytes,
-            on_change=lambda p: self._publish(PeerChanged(doc_id, p)),
+            on_change=lambda p: self.emit(PeerChanged(doc_id, p)),
         )
         self._counter = EditCounter(self.fragment)
         self._compaction = CompactionSchedule(
-            store, doc_id, compact_every=compact_every, since_snapshot=updates_since_snapshot
+            store,
+            doc_id,
+            compact_every=compact_every,
+            since_snapshot=updates_since_snapshot,
+            telemetry=self._telemetry,
         )
         self._writer = Writer(
             doc_id,
@@ -114,16 +124,29 @@ class Room:
             max_inbox_bytes=limits.max_pending_bytes,
             on_batch=self._on_batch,
             on_failure=self.fail,
+            telemetry=self._telemetry,
         )
         self._writer.rev = rev
-        self._unsubscribe_relay = (
-            relay.subscribe(doc_id, self, self._on_relayed) if relay is not None else None
+        self._replica = (
+            Replica(self, relay, following, store, rev=rev, on_repaired=self._telemetry.repaired)
+            if relay is not None and following is not None
+            else None
         )
 
     @classmethod
-    async def load(cls, doc_id: str, store: DocumentStore, **kwargs: Any) -> Room:
-        """Raises whatever the store raises: a failed load must never look like an empty doc."""
-        state = await store.load_state(doc_id)
+    async def load(
+        cls, doc_id: str, store: DocumentStore, relay: Relay | None = None, **kwargs: Any
+    ) -> Room:
+        """Raises whatever the store raises: a failed load must never look like an empty doc.
+        With a relay, the document's stream is followed from before the load: what another
+        process commits meanwhile arrives after it, once (known by its revisions)."""
+        following = await relay.follow(doc_id) if relay is not None else None
+        try:
+            state = await store.load_state(doc_id)
+        except BaseException:
+            if following is not None:
+                following.close()
+            raise
         doc = build_doc(state)
         size = len(state.snapshot or b"") + sum(len(u) for u in state.updates)
         return cls(
@@ -133,6 +156,8 @@ class Room:
             rev=state.rev,
             updates_since_snapshot=state.updates_since_snapshot,
             size=size,
+            relay=relay,
+            following=following,
             **kwargs,
         )
 
@@ -149,8 +174,36 @@ class Room:
         await self._writer.settled()
 
     def participants(self) -> list[Participant]:
-        """Who is here now, for a newcomer to the feed; changes follow as events."""
-        return [self.awareness.participant(peer) for peer in self.peers.values()]
+        """Who is here now (in every process), for a newcomer to the feed; changes follow as
+        events."""
+        here = [self.awareness.participant(peer) for peer in self.peers.values()]
+        return here + (self._replica.participants() if self._replica is not None else [])
+
+    def new_peer_id(self) -> int:
+        """An id no socket of this room has (remote sockets get theirs here too)."""
+        return next(self._peer_ids)
+
+    def emit(self, event: RoomEvent) -> None:
+        """To this process's listeners; what its own sockets do, to the other processes."""
+        self._publish(event)
+        if self._replica is not None and isinstance(event, PeerJoined | PeerChanged | PeerLeft):
+            if not event.remote:
+                self._replica.presence(event.peer, left=isinstance(event, PeerLeft))
+
+    def broadcast(self, frame: bytes) -> None:
+        """To every socket of this room (awareness another process accepted)."""
+        self._fanout.broadcast(frame)
+
+    def repair(self) -> None:
+        """Read what storage holds that this room lacks (another process's entries were
+        lost on the way)."""
+        if self._replica is not None:
+            self._replica.repair()
+
+    def apply_relayed(self, op: RelayedUpdate) -> None:
+        """What another process committed (or storage holds that this room lacks): applied
+        and forwarded like a commit, never stored again."""
+        self._writer.submit(op)
 
     # ---- sockets -------------------------------------------------------------------------
 
@@ -160,13 +213,13 @@ class Room:
         if 0 < self._limits.max_sockets <= len(self.peers):
             peer.close(CloseCode.TRY_AGAIN, "too many connections to this document")
             return False
-        peer.id = next(self._peer_ids)
+        peer.id = self.new_peer_id()
         self.peers[peer.id] = peer
         peer.send(encode_sync_step1(self.doc.get_state()))
         everyone = self.awareness.everyone()
         if everyone is not None:
             peer.send(encode_awareness(everyone))
-        self._publish(PeerJoined(self.doc_id, self.awareness.participant(peer)))
+        self.emit(PeerJoined(self.doc_id, self.awareness.participant(peer)))
         return True
 
     def leave(self, peer: Peer) -> None:
@@ -179,8 +232,9 @@ class Room:
         if removal is not None:
             frame = encode_awareness(removal)
             self._fanout.broadcast(frame)
-            self._fanout.publish(frame)
-        self._publish(PeerLeft(self.doc_id, participant))
+            if self._replica is not None:
+                self._replica.awareness(frame)
+        self.emit(PeerLeft(self.doc_id, participant))
 
     def receive(self, peer: Peer, frame: bytes) -> None:
         """Handle one binary frame. A frame that breaks the rules closes its socket with a
@@ -222,7 +276,8 @@ class Room:
                 # heartbeat is what keeps its stock provider from timing the socket out.
                 frame = encode_awareness(update)
                 self._fanout.broadcast(frame)
-                self._fanout.publish(frame)
+                if self._replica is not None:
+                    self._replica.awareness(frame)
         elif isinstance(message, QueryAwareness):
             self._writer.request_awareness(peer)
 
@@ -230,24 +285,11 @@ class Room:
         log.info("closing peer %s of %s (%d): %s", peer.id, self.doc_id, code, reason)
         peer.close(code, reason)
 
-    def _on_relayed(self, frame: bytes) -> None:
-        """A message another process committed (updates) or accepted (awareness, already
-        validated there)."""
-        try:
-            messages = decode_frame(frame)
-        except ValueError:
-            log.warning("dropped a malformed relayed message for %s", self.doc_id)
-            return
-        for message in messages:
-            if isinstance(message, SyncUpdate):
-                self._writer.submit(RelayedUpdate(message.update, as_update_message(message)))
-            elif isinstance(message, AwarenessUpdate):
-                self.awareness.apply_relayed(message.update)
-                self._fanout.broadcast(message.raw)
-
     @property
     def rev(self) -> int:
-        """The newest committed revision."""
+        """The newest committed revision (this process's or, as far as it has heard, any)."""
+        if self._replica is not None:
+            return max(self._writer.rev, self._replica.newest)
         return self._writer.rev
 
     async def change(self, update: bytes, author: AuthorRecord | None, kind: str) -> int:
@@ -267,6 +309,13 @@ class Room:
     # ---- after each committed batch --------------------------------------------------------
 
     def _on_batch(self, batch: Batch) -> None:
+        edited = self._runs(batch.edits)
+        if self._replica is not None and batch.edits:  # published, then forwarded here
+            self._replica.committed(
+                batch.edits,
+                [op.update for op in batch.applied if not isinstance(op, RelayedUpdate)],
+                [_note(e) for e in edited],
+            )
         self._fanout.forward(batch.applied)
         for peer, state_vector in batch.sync_requests.items():
             self._answer_sync(peer, state_vector)
@@ -281,11 +330,22 @@ class Room:
             saved = encode_saved(self.doc.get_state())
             for peer in dict.fromkeys(acked):
                 peer.send(saved)
-        self._publish_edits(batch.edits)
-        self._compaction.committed(batch.committed, self._writer.rev, self._candidate)
+        for event in edited:
+            self._publish(event)
+        for op in batch.applied:
+            if isinstance(op, RelayedUpdate):
+                for relayed in op.events:
+                    self._publish(relayed)
+        self._compaction.committed(batch.committed, self._compactable, self._candidate)
 
-    def _publish_edits(self, edits: list[Edit]) -> None:
+    @property
+    def _compactable(self) -> int:
+        """Up to where the room's Doc holds every revision (the compaction's candidate)."""
+        return self._replica.known if self._replica is not None else self._writer.rev
+
+    def _runs(self, edits: list[Edit]) -> list[DocumentEdited]:
         """One event per run of consecutive revisions by one socket (or one server change)."""
+        runs: list[DocumentEdited] = []
         i = 0
         while i < len(edits):
             first = edits[i]
@@ -299,7 +359,7 @@ class Room:
                 j += 1
             run = edits[i:j]
             peer = first.peer
-            self._publish(
+            runs.append(
                 DocumentEdited(
                     self.doc_id,
                     peer.id if peer is not None else 0,
@@ -313,6 +373,7 @@ class Room:
                 )
             )
             i = j
+        return runs
 
     def _answer_sync(self, peer: Peer, state_vector: bytes) -> None:
         try:
@@ -338,7 +399,7 @@ class Room:
     def start_compaction(self) -> asyncio.Task[None] | None:
         if self.failed:
             return None
-        return self._compaction.start(self._writer.rev, self._candidate)
+        return self._compaction.start(self._compactable, self._candidate)
 
     def fail(self, reason: str) -> None:
         """Stop serving: close every socket with 1011 (they reconnect to a fresh room), tell
@@ -347,6 +408,7 @@ class Room:
             return
         self.failed = True
         self.closed = True
+        self._telemetry.failure("room")
         log.error("room %s failed (%s): closing %d sockets", self.doc_id, reason, len(self.peers))
         self.close_peers(CloseCode.INTERNAL, reason="document failed; reconnect")
         self._publish(RoomFailed(self.doc_id, reason))
@@ -377,8 +439,20 @@ class Room:
     def _release(self) -> None:
         """Drop what ties the Doc to this room: the Rust side holds the observer callback, a
         reference cycle the garbage collector cannot see."""
-        if self._unsubscribe_relay is not None:
-            self._unsubscribe_relay()
-            self._unsubscribe_relay = None
+        if self._replica is not None:
+            self._replica.close()
         self._counter.close()
         self._writer.close()
+
+
+def _note(event: DocumentEdited) -> EditNote:
+    return EditNote(
+        event.peer_id,
+        event.author,
+        event.name,
+        event.added,
+        event.removed,
+        event.from_rev,
+        event.to_rev,
+        event.kind,
+    )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 from pycrdt import Doc, Snapshot, get_update, merge_updates
 
 from swell.collab.edit_counter import EditCounter
+from swell.collab.events import RoomEvent
 from swell.collab.peer import CloseCode, Peer
 from swell.collab.ports import ANONYMOUS, Change, DocumentStore
 from swell.collab.revisions import (
@@ -29,6 +31,7 @@ from swell.collab.revisions import (
 from swell.protocol.messages import decode_state_vector, encode_update
 from swell.protocol.updates import MalformedUpdate, read_update
 from swell.records import AuthorRecord
+from swell.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +50,12 @@ class LocalUpdate:
 
 @dataclass(frozen=True, slots=True)
 class RelayedUpdate:
-    """An update another process committed: applied and forwarded, never stored again."""
+    """An update another process committed (or storage held that the room lacked): applied
+    and forwarded, never stored again; ``events`` are published once it is forwarded."""
 
     update: bytes
     frame: bytes
+    events: tuple[RoomEvent, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +132,7 @@ class Writer:
         max_inbox_bytes: int = 64 << 20,
         on_batch: Callable[[Batch], None],
         on_failure: Callable[[str], None],
+        telemetry: Telemetry | None = None,
     ) -> None:
         self.doc_id = doc_id
         self.rev = 0  # the newest committed revision
@@ -150,6 +156,7 @@ class Writer:
         self._deleted = known.deleted
         self._on_batch = on_batch
         self._on_failure = on_failure
+        self._telemetry = telemetry or Telemetry()
         self._inbox = _Inbox()
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
@@ -280,6 +287,7 @@ class Writer:
         self._on_failure(f"{stage}: {type(error).__name__ if error else 'stopped'}")
 
     async def _process(self, inbox: _Inbox) -> None:
+        started = time.perf_counter()
         try:
             await self._learn_bindings(inbox.ops)
         except Exception as e:
@@ -313,6 +321,8 @@ class Writer:
             self._on_batch(batch)
         except Exception as e:
             raise StageFailed("forward") from e
+        if applied:
+            self._telemetry.forwarded(time.perf_counter() - started)
 
     def _apply(
         self, ops: list[Operation]
@@ -502,9 +512,11 @@ class Writer:
         bindings, self._new_bindings = self._new_bindings, {}
         for attempt in range(1, COMMIT_ATTEMPTS + 1):
             try:
+                started = time.perf_counter()
                 self.rev = await self._store.append_changes(
                     self.doc_id, pending, bindings, self.rev + 1
                 )
+                self._telemetry.committed(time.perf_counter() - started, len(pending))
                 return
             except Exception as e:
                 log.warning(
@@ -515,6 +527,7 @@ class Writer:
                     COMMIT_ATTEMPTS,
                     e,
                 )
+                self._telemetry.failure("commit_retry")
                 if attempt == COMMIT_ATTEMPTS:
                     # Nobody has seen these updates; the clients still hold them and resend
                     # them on reconnect.

@@ -7,6 +7,7 @@ import logging
 from collections import OrderedDict
 
 from swell.collab.events import (
+    ActivityRelayed,
     AuthorChanged,
     DocumentDeleted,
     DocumentEdited,
@@ -59,6 +60,10 @@ class FeedHub:
         self._rotations = 0
         self._rotated: OrderedDict[tuple[str, Role], int] = OrderedDict()
         self._closed = False
+
+    def streams(self) -> int:
+        """Open event streams of every document (for metrics)."""
+        return sum(len(feed.viewers) for feed in self._feeds.values())
 
     def viewers(self, doc_id: str) -> int:
         feed = self._feeds.get(doc_id)
@@ -175,6 +180,9 @@ class FeedHub:
     def on_room_event(self, event: RoomEvent) -> None:
         if isinstance(event, AuthorChanged):
             self._author_changed(event.author)
+            return
+        if isinstance(event, ActivityRelayed):
+            self.on_activity(event.record)
             return
         if isinstance(event, TokenRotated):
             self._rotations += 1

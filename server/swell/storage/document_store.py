@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -17,6 +18,7 @@ from swell.records import (
     Chunk,
     JournalRow,
     JournalSlice,
+    MaintenanceRaced,
     NewestRevision,
     Revision,
     StoredHistory,
@@ -61,7 +63,7 @@ class SqlDocumentStore:
         self._touched: dict[str, float] = {}
 
     async def load_state(self, doc_id: str) -> StoredState:
-        async with self._engine.connect() as connection:
+        async with self._consistent() as connection:
             snap = await _newest_snapshot(connection, doc_id)
             after = snap.upto_rev if snap is not None else 0
             rows = (
@@ -180,8 +182,30 @@ class SqlDocumentStore:
             ).all()
         return {int(row.client_id): row.author_id or ANONYMOUS for row in rows}
 
-    async def load_log(self, doc_id: str, upto_rev: int) -> JournalSlice:
+    @contextlib.asynccontextmanager
+    async def _consistent(self) -> AsyncIterator[AsyncConnection]:
+        """Reads that see one moment: on PostgreSQL a REPEATABLE READ transaction, so a
+        compaction another process commits between reading the snapshot and reading the rows
+        after it cannot make revisions vanish in between (the snapshot read old, the rows it
+        folded already deleted). SQLite has one writing process, whose rooms never load while
+        they compact."""
         async with self._engine.connect() as connection:
+            if self._dialect == "postgresql":
+                connection = await connection.execution_options(isolation_level="REPEATABLE READ")
+            async with connection.begin():
+                yield connection
+
+    async def _fence(self, connection: AsyncConnection, doc_id: str) -> None:
+        """One compaction or fold of a document at a time across processes (PostgreSQL: a
+        transaction-scoped advisory lock, gone with the transaction or the connection)."""
+        if self._dialect == "postgresql":
+            await connection.execute(
+                text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+                {"key": f"swell:maintenance:{doc_id}"},
+            )
+
+    async def load_log(self, doc_id: str, upto_rev: int) -> JournalSlice:
+        async with self._consistent() as connection:
             snap = await _newest_snapshot(connection, doc_id)
             after = snap.upto_rev if snap is not None else 0
             rows = (
@@ -220,11 +244,28 @@ class SqlDocumentStore:
             checkpoint=stored.checkpoint if stored is not None else None,
             checkpoint_rev=checkpoint_rev,
             between=list(between),
+            snapshot_rev=snap.upto_rev if snap is not None else 0,
         )
 
-    async def compact(self, doc_id: str, state: bytes, upto_rev: int, chunk: Chunk | None) -> None:
+    async def compact(
+        self,
+        doc_id: str,
+        state: bytes,
+        upto_rev: int,
+        chunk: Chunk | None,
+        *,
+        base_rev: int | None = None,
+    ) -> None:
+        """``base_rev``: what the newest snapshot covered when the log was read (the fencing
+        token). If another compaction moved it since, this one raises MaintenanceRaced having
+        written and deleted nothing: it read rows that may be gone."""
         now = datetime.now(UTC)
         async with self._engine.begin() as connection:
+            await self._fence(connection, doc_id)
+            if base_rev is not None:
+                newest = await _newest_snapshot(connection, doc_id)
+                if (newest.upto_rev if newest is not None else 0) != base_rev:
+                    raise MaintenanceRaced(f"{doc_id}: compacted meanwhile")
             new_id = await connection.scalar(
                 insert(DocumentSnapshot)
                 .values(document_id=doc_id, upto_rev=upto_rev, state=state, created_at=now)
@@ -275,8 +316,21 @@ class SqlDocumentStore:
                 )
             )
 
-    async def replace_history(self, doc_id: str, upto_rev: int, chunk: Chunk) -> None:
+    async def replace_history(
+        self, doc_id: str, upto_rev: int, chunk: Chunk, *, expected_chunks: int | None = None
+    ) -> None:
+        """``expected_chunks``: how many chunks ended at or before ``upto_rev`` when they were
+        read (the fencing token of a fold): a different count raises MaintenanceRaced."""
         async with self._engine.begin() as connection:
+            await self._fence(connection, doc_id)
+            if expected_chunks is not None:
+                count = await connection.scalar(
+                    select(func.count()).where(
+                        HistoryChunk.document_id == doc_id, HistoryChunk.to_rev <= upto_rev
+                    )
+                )
+                if count != expected_chunks:
+                    raise MaintenanceRaced(f"{doc_id}: history folded meanwhile")
             await connection.execute(
                 delete(HistoryChunk).where(
                     HistoryChunk.document_id == doc_id, HistoryChunk.to_rev <= upto_rev

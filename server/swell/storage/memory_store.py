@@ -19,6 +19,7 @@ from swell.records import (
     Chunk,
     JournalRow,
     JournalSlice,
+    MaintenanceRaced,
     NewestRevision,
     Revision,
     StoredHistory,
@@ -114,10 +115,22 @@ class MemoryDocumentStore:
             checkpoint=stored[-1].checkpoint if stored else None,
             checkpoint_rev=checkpoint_rev,
             between=[c.revisions for c in journal.chunks if c.from_rev > checkpoint_rev],
+            snapshot_rev=after,
         )
 
-    async def compact(self, doc_id: str, state: bytes, upto_rev: int, chunk: Chunk | None) -> None:
+    async def compact(
+        self,
+        doc_id: str,
+        state: bytes,
+        upto_rev: int,
+        chunk: Chunk | None,
+        *,
+        base_rev: int | None = None,
+    ) -> None:
         journal = self._journal(doc_id)
+        snap = self._snapshot(journal)
+        if base_rev is not None and (snap.upto_rev if snap is not None else 0) != base_rev:
+            raise MaintenanceRaced(f"{doc_id}: compacted meanwhile")
         if chunk is not None:
             if any(c.from_rev == chunk.from_rev for c in journal.chunks):
                 raise ValueError(f"revisions from {chunk.from_rev} are already folded")
@@ -138,8 +151,13 @@ class MemoryDocumentStore:
         journal.snapshots = [_Snapshot(rev, snapshot)]
         journal.rev = rev
 
-    async def replace_history(self, doc_id: str, upto_rev: int, chunk: Chunk) -> None:
+    async def replace_history(
+        self, doc_id: str, upto_rev: int, chunk: Chunk, *, expected_chunks: int | None = None
+    ) -> None:
         journal = self._journal(doc_id)
+        count = sum(1 for c in journal.chunks if c.to_rev <= upto_rev)
+        if expected_chunks is not None and count != expected_chunks:
+            raise MaintenanceRaced(f"{doc_id}: history folded meanwhile")
         journal.chunks = [chunk, *(c for c in journal.chunks if c.to_rev > upto_rev)]
 
     async def load_history(

@@ -48,8 +48,4 @@ def create_pages(dist: Path) -> Blueprint:
             response.headers["Cache-Control"] = "no-cache"
         return response
 
-    @bp.get("/healthz")
-    async def healthz() -> Response:
-        return Response("ok", content_type="text/plain")
-
     return bp

@@ -1,0 +1,1 @@
+"""Adapters that join processes of one deployment (fit ``collab.relay.Relay``)."""
