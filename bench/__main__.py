@@ -26,8 +26,10 @@ import time
 from pathlib import Path
 from typing import Any, NoReturn
 
+from bench import cluster
 from bench.report import TABLES, targets, targets_text
-from bench.scenarios import SCENARIOS, Context, environment
+from bench.scenarios import SCENARIOS as SINGLE_PROCESS
+from bench.scenarios import Context, environment
 from bench.servers import (
     BENCH_DIR,
     DEFAULT_ORDER,
@@ -37,6 +39,9 @@ from bench.servers import (
     pinning_available,
 )
 
+SCENARIOS = {**SINGLE_PROCESS, **cluster.SCENARIOS}
+ALL_TABLES = {**TABLES, **cluster.TABLES}
+
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
@@ -45,6 +50,18 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--servers", default="", help=f"servers, comma separated: {','.join(SPECS)}")
     p.add_argument("--out", type=Path, default=BENCH_DIR / "results", help="results directory")
     p.add_argument("--profile", action="store_true", help="record py-spy profiles of Swell")
+    p.add_argument(
+        "--postgres-url",
+        default=cluster.default_postgres_url(),
+        help="PostgreSQL for the several-process scenarios (each layout gets a fresh database "
+        "on it; default: $SWELL_BENCH_POSTGRES_URL or $SWELL_TEST_POSTGRES_URL)",
+    )
+    p.add_argument(
+        "--redis-url",
+        default=cluster.default_redis_url(),
+        help="Redis for the several-process scenarios (a fresh key prefix each; default: "
+        "$SWELL_BENCH_REDIS_URL or $SWELL_TEST_REDIS_URL)",
+    )
     return p.parse_args(argv)
 
 
@@ -93,7 +110,15 @@ def main(argv: list[str] | None = None) -> int:
     logs = out / f"{stamp}-logs"
     logs.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="swell-bench-"))
-    ctx = Context(quick=args.quick, servers=specs, work=work, logs=logs, profile=args.profile)
+    ctx = Context(
+        quick=args.quick,
+        servers=specs,
+        work=work,
+        logs=logs,
+        profile=args.profile,
+        postgres_url=args.postgres_url,
+        redis_url=args.redis_url,
+    )
     env = environment()
     print(
         f"Swell benchmark suite{' (smoke version)' if args.quick else ''}: "
@@ -116,14 +141,14 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.monotonic()
             results[key] = run(ctx)
             results[key]["seconds"] = round(time.monotonic() - t0, 1)
-            table = TABLES[key](results[key], args.quick)
+            table = ALL_TABLES[key](results[key], args.quick)
             tables.append(table)
             print("\n" + table.text(), flush=True)
     finally:
         ctx.close()
         kill_all()
         shutil.rmtree(work, ignore_errors=True)
-    goals = targets(results)
+    goals = targets(results) + cluster.targets(results)
     record = {
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
         "seconds": round(time.time() - started, 1),

@@ -25,6 +25,7 @@ from bench.servers import (
     pinned,
     process_cpu,
     register,
+    unpinned,
     unregister,
 )
 
@@ -59,12 +60,15 @@ def run_generator(
     on_mark: MarkHandler | None = None,
     on_event: MarkHandler | None = None,
     timeout: float = 600.0,
+    pin: bool = True,
 ) -> GeneratorRun:
-    """Run one generator process to its result line; kill it if it overruns ``timeout``."""
+    """Run one generator process to its result line; kill it if it overruns ``timeout``.
+    ``pin=False`` lets it run on every core (with several server processes, see bench/cluster)."""
     config = {**config, "timeout_s": max(5.0, timeout - 10.0)}
     # a larger young generation: fewer scavenges (pauses) while thousands of messages arrive
     node_args = [node(), "--max-semi-space-size=32", str(BENCH_DIR / "loadgen.mjs")]
-    command = pinned(GENERATOR_CPU, [*node_args, json.dumps(config)])
+    command = [*node_args, json.dumps(config)]
+    command = pinned(GENERATOR_CPU, command) if pin else unpinned(command)
     log = log_path.open("ab")
     busy_before = machine_busy()
     started = time.monotonic()

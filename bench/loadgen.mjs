@@ -203,6 +203,9 @@ class Client {
     this.pending = new ByteLog()
     this.synced = false
     this.closed = null // {code, reason} once closed
+    this.url = null // where connectMany connects it (default: config.url)
+    this.onDrop = null // called when a synced socket closes that we did not close
+    this.stopping = false
     this.hocuspocus = config.protocol === 'hocuspocus'
     this.received = 0
     this.lastSent = now()
@@ -239,6 +242,7 @@ class Client {
       ws.on('close', (code, reason) => {
         this.closed = { code, reason: reason.toString() }
         if (!this.synced) { clearTimeout(timer); reject(new Error(`client ${this.index}: closed ${code} before sync`)) }
+        else if (this.onDrop && !this.stopping && this.ws === ws) this.onDrop(code)
       })
     })
   }
@@ -387,6 +391,7 @@ class Client {
   get bufferedAmount () { return this.ws ? this.ws.bufferedAmount : 0 }
 
   close () {
+    this.stopping = true
     if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.close(1000)
   }
 }
@@ -438,7 +443,7 @@ const connectMany = async (clients, { concurrency = 50, awareness = false, timeo
   const worker = async () => {
     while (i < clients.length) {
       const c = clients[i++]
-      times.push(await c.connect(config.url, config.room, { awareness, timeoutMs }))
+      times.push(await c.connect(c.url ?? config.url, config.room, { awareness, timeoutMs }))
     }
   }
   await Promise.all(Array.from({ length: Math.min(concurrency, clients.length) }, worker))
@@ -486,7 +491,7 @@ const checkConvergence = async (clients, registry, { joiner = config.stateful ??
   if (joiner) {
     const late = new Client(registry, { measure: false })
     try {
-      joinerMs = await late.connect(config.url, config.room, { timeoutMs: 30000 })
+      joinerMs = await late.connect(config.joiner_url ?? config.url, config.room, { timeoutMs: 30000 })
       const d = describe(late.doc)
       if (JSON.stringify(d.sv) !== refSv || d.content !== ref.content) problems.push('a client joining afterwards gets a different document')
     } catch (err) {
@@ -509,6 +514,8 @@ const fanout = async () => {
   const registry = new Registry()
   const n = config.clients
   const clients = Array.from({ length: n }, () => new Client(registry))
+  // several processes: client i connects to urls[i % urls.length] (a room spans them)
+  if (config.urls) clients.forEach((c, i) => { c.url = config.urls[i % config.urls.length] })
   const connect = summarize(await connectMany(clients, { awareness: config.awareness ?? true }))
   // everyone's paragraph first (not measured), then the timed typing
   for (const c of clients) c.edit(letter(), -1, n - 1)
@@ -625,12 +632,22 @@ const saturation = async () => {
     return step
   }
 
-  // double until a step fails, then bisect between the last good rate and the first bad one
+  const { good, bad } = await searchHeldRate(runStep, () => closedClients(clients).length > 0)
+  // an overloaded server gets time to deliver everything before the convergence check
+  await drain(registry, (config.final_drain_s ?? 120) * 1000)
+  const check = await checkConvergence(clients, registry)
+  await closeAll(clients)
+  return { ...heldSummary(good, bad), steps, ...check }
+}
+
+/** The highest rate runStep(rate) holds: the offered rate doubles from config.start_rate until a
+ * step fails, then config.refine bisection steps between the last good rate and the first bad
+ * one. A step failed on p99 alone is run once more: one burst of noise must not end the search. */
+const searchHeldRate = async (runStep, anyClosed) => {
   let good = null
   let bad = null
   let rate = config.start_rate ?? 250
   const maxRate = config.max_rate ?? 64000
-  // a step failed on p99 alone is run once more: one burst of noise must not end the search
   const runChecked = async (rate) => {
     const s = await runStep(rate)
     const p99Only = !s.ok && !s.generator_short && !s.missing && !s.closed
@@ -643,24 +660,20 @@ const saturation = async () => {
   }
   for (let i = 0; i < (config.refine ?? 3) && good && bad && !bad.backlog_left && Date.now() < deadline; i++) {
     const mid = Math.round((good.rate + bad.rate) / 2 / 50) * 50
-    if (mid <= good.rate || mid >= bad.rate || closedClients(clients).length) break
+    if (mid <= good.rate || mid >= bad.rate || anyClosed()) break
     const s = await runChecked(mid)
     if (s.ok) good = s
     else bad = s
   }
-  // an overloaded server gets time to deliver everything before the convergence check
-  await drain(registry, (config.final_drain_s ?? 120) * 1000)
-  const check = await checkConvergence(clients, registry)
-  await closeAll(clients)
-  return {
-    held_rate: good ? good.rate : 0,
-    held_p99_ms: good ? good.latency_ms.p99 : null,
-    first_failed: bad ? { rate: bad.rate, reason: bad.generator_short ? 'generator could not offer the rate' : bad.closed ? 'clients were disconnected' : bad.missing ? 'edits not delivered within the drain time' : `p99 ${bad.latency_ms.p99} ms` } : null,
-    generator_limited: Boolean(bad && bad.generator_short),
-    steps,
-    ...check
-  }
+  return { good, bad }
 }
+
+const heldSummary = (good, bad) => ({
+  held_rate: good ? good.rate : 0,
+  held_p99_ms: good ? good.latency_ms.p99 : null,
+  first_failed: bad ? { rate: bad.rate, reason: bad.generator_short ? 'generator could not offer the rate' : bad.closed ? 'clients were disconnected' : bad.missing ? 'edits not delivered within the drain time' : `p99 ${bad.latency_ms.p99} ms` } : null,
+  generator_limited: Boolean(bad && bad.generator_short)
+})
 
 /** Idle synced clients in stages (e.g. 1000 then 5000): connect time; the runner reads RSS. */
 const idle = async () => {
@@ -965,7 +978,258 @@ const viewers = async () => {
   }
 }
 
-const modes = { fanout, saturation, idle, build, paced, load, burst, viewers }
+// ---- several processes (bench/cluster.py) --------------------------------------------------------
+
+/** Many rooms of `per_room` clients each. config.rooms_file names a JSON file {bases: [ws://host:port
+ * of each process], rooms: [{name, path}]}; client g (room g / per_room) connects to
+ * bases[g % bases.length] + path: with per_room 4 and two processes, every room spans both. Each
+ * client first types a marker paragraph "#g:" (so that its paragraph can be found in the server's
+ * text), then one letter per edit. `order` spreads a room's clients over the round-robin. */
+const setupRooms = async () => {
+  const { bases, rooms: specs } = JSON.parse(fs.readFileSync(config.rooms_file, 'utf8'))
+  const perRoom = config.per_room ?? 4
+  const registry = new Registry()
+  const rooms = specs.map((spec, r) => Array.from({ length: perRoom }, (_, j) => {
+    const c = new Client(registry)
+    c.g = r * perRoom + j
+    c.base = c.g % bases.length
+    c.path = spec.path
+    c.roomName = spec.name
+    c.url = bases[c.base] + spec.path
+    c.peers = null
+    return c
+  }))
+  for (const room of rooms) for (const c of room) c.peers = room.filter((d) => d !== c)
+  const clients = rooms.flat()
+  const t0 = now()
+  const connect = summarize(await connectMany(clients, { concurrency: config.concurrency ?? 100, awareness: config.awareness ?? true, timeoutMs: 120000 }))
+  const connectS = (now() - t0) / 1000
+  for (const c of clients) c.edit(`#${c.g}:`, -1, perRoom - 1)
+  const missing = await drain(registry, 60000)
+  for (const c of clients) c.flush()
+  const order = []
+  for (let j = 0; j < perRoom; j++) for (const room of rooms) order.push(room[j])
+  return { registry, rooms, clients, order, bases, perRoom, connect, connectS, setupMissing: missing }
+}
+
+/** Type `rate` edits/s for durationMs, one letter per edit, the clients taking turns in `order`;
+ * at most 1/5 s worth in one tick, so that a stalled loop shows as a rate shortfall. */
+const typeAt = (order, rate, durationMs, tagOf, receivers) => new Promise((resolve) => {
+  let sent = 0
+  let next = 0
+  const start = now()
+  const budget = Math.max(1, Math.ceil(rate / 5))
+  const tick = () => {
+    const t = now()
+    const elapsed = Math.min(t - start, durationMs)
+    const due = Math.floor((elapsed / 1000) * rate)
+    let b = budget
+    while (sent < due && b-- > 0) {
+      const c = order[next]
+      next = (next + 1) % order.length
+      c.edit(letter(), tagOf(c, elapsed), receivers)
+      sent++
+    }
+    if (t - start >= durationMs || Date.now() > deadline) resolve({ sent, wallMs: now() - start })
+    else setTimeout(tick, 1)
+  }
+  tick()
+})
+
+/** Every room converged: its clients hold identical documents with every edit its clients made;
+ * a client joining `joiners` of the rooms (through process config.joiner_base, by default the
+ * last) gets the same document. */
+const checkRooms = async (rooms, registry, { joiners = 0 } = {}) => {
+  const all = rooms.flat()
+  for (const c of all) c.flush()
+  await sleep(50)
+  for (const c of all) c.flush()
+  const problems = []
+  const closed = closedClients(all)
+  if (closed.length) problems.push(`${closed.length} clients were disconnected (first: code ${closed[0].code} ${closed[0].reason})`)
+  let differing = 0
+  let incomplete = 0
+  for (const room of rooms) {
+    const ref = describe(room[0].doc)
+    const refSv = JSON.stringify(ref.sv)
+    for (const c of room.slice(1)) {
+      const d = describe(c.doc)
+      if (JSON.stringify(d.sv) !== refSv || d.content !== ref.content) differing++
+    }
+    const sv = new Map(ref.sv)
+    for (const c of room) {
+      const e = registry.bySender.get(c.doc.clientID)
+      const want = e && e.clocks.length ? e.clocks[e.clocks.length - 1] : 0
+      if ((sv.get(c.doc.clientID) ?? 0) < want) incomplete++
+    }
+  }
+  if (differing) problems.push(`${differing} of ${all.length} clients differ from their room's first client`)
+  if (incomplete) problems.push(`${incomplete} clients' edits did not reach their room`)
+  const { bases } = JSON.parse(fs.readFileSync(config.rooms_file, 'utf8'))
+  const joinerMs = []
+  for (const room of rooms.slice(0, (config.stateful ?? true) ? joiners : 0)) {
+    const late = new Client(registry, { measure: false })
+    try {
+      joinerMs.push(await late.connect(bases[config.joiner_base ?? bases.length - 1] + room[0].path, room[0].roomName, { timeoutMs: 30000 }))
+      const d = describe(late.doc)
+      const ref = describe(room[0].doc)
+      if (JSON.stringify(d.sv) !== JSON.stringify(ref.sv) || d.content !== ref.content) problems.push(`a client joining room ${room[0].roomName} afterwards gets a different document`)
+    } catch (err) {
+      problems.push(`a client joining afterwards failed: ${err.message}`)
+    }
+    late.close()
+  }
+  return { converged: problems.length === 0, problems, joiner_ms: summarize(joinerMs) }
+}
+
+/** Many rooms (e.g. 500 x 4 clients typing), the clients of a room spread over the processes:
+ * the highest total edit rate held with p99 (edit to the room's other clients) within the limit.
+ * Each step is bracketed by step-start and step-end marks, at which the runner reads CPU times. */
+const manyRooms = async () => {
+  const setup = await setupRooms()
+  const { registry, rooms, clients, order, perRoom } = setup
+  const limit = config.p99_limit_ms ?? 100
+  const stepMs = (config.step_s ?? 3) * 1000
+  const warmMs = (config.warmup_s ?? 0.5) * 1000
+  const steps = []
+  let tag = 0
+  const runStep = async (rate) => {
+    tag++
+    const stepTag = tag
+    const warmTag = 1000000 + tag
+    const cpu = new CpuMeter()
+    const loop = new LagMeter()
+    loop.start()
+    await mark('step-start', { rate }, false)
+    const { sent, wallMs } = await typeAt(order, rate, stepMs, (c, elapsed) => (elapsed < warmMs ? warmTag : stepTag), perRoom - 1)
+    await mark('step-end', { rate }, false)
+    const genCpu = cpu.share()
+    const loopLag = loop.stop()
+    const missing = await drain(registry, (config.drain_s ?? 5) * 1000)
+    for (const c of clients) c.flush()
+    const lat = registry.stats(stepTag)
+    const closed = closedClients(clients).length
+    const achieved = Math.round(sent / (wallMs / 1000))
+    const generatorShort = achieved < rate * 0.95
+    const ok = missing === 0 && closed === 0 && !generatorShort && lat.p99 !== null && lat.p99 <= limit
+    const step = { rate, achieved, ok, generator_short: generatorShort, missing, closed, latency_ms: lat, generator: { cpu: genCpu, loop_lag_ms: loopLag } }
+    steps.push(step)
+    emit({ event: 'step', ...step })
+    if (missing > 0) step.backlog_left = await drain(registry, (config.catch_up_s ?? 60) * 1000)
+    await sleep(300)
+    return step
+  }
+  const { good, bad } = await searchHeldRate(runStep, () => closedClients(clients).length > 0)
+  await drain(registry, (config.final_drain_s ?? 120) * 1000)
+  const check = await checkRooms(rooms, registry, { joiners: config.joiners ?? 5 })
+  await closeAll(clients)
+  return {
+    rooms: rooms.length,
+    clients: clients.length,
+    connect_ms: setup.connect,
+    connect_s: Math.round(setup.connectS * 1000) / 1000,
+    ...heldSummary(good, bad),
+    steps,
+    ...check
+  }
+}
+
+/** Two processes under load; the runner SIGKILLs the last one (mark "kill"). Its clients
+ * reconnect to the first, as the stock provider does (after 200 ms, then doubling up to 2.5 s;
+ * a reverse proxy would send them to the survivor) and sync. A client counts as resynced once it
+ * is synced on the survivor, holds every edit its room made before the kill, and its own edits
+ * from before the kill reached every other client of its room. Every client types throughout
+ * (a disconnected one into its document, sent once it is back, as a browser does). The result
+ * lists, per client, how many edits it sent and how many some other client was shown: the
+ * runner checks them against the server's text. */
+const failover = async () => {
+  const setup = await setupRooms()
+  const { registry, rooms, clients, order, bases, perRoom } = setup
+  const victim = bases.length - 1
+  const survivor = 0
+  let phase = 0
+  const tagOf = (c) => (phase === 0 ? 0 : c.base === victim ? 2 : 1)
+  const beforeMs = (config.before_s ?? 5) * 1000
+  const afterMs = (config.after_s ?? 10) * 1000
+  let tKill = null
+  const preKill = new Map()
+  const drops = { victim: 0, survivor: 0 }
+  const reconnect = (c, attempt) => {
+    setTimeout(async () => {
+      if (c.stopping) return
+      c.flush() // its step 1 then names what it holds
+      c.synced = false
+      c.closed = null
+      c.attempts = attempt
+      try {
+        await c.connect(bases[survivor] + c.path, c.roomName, { awareness: config.awareness ?? true, timeoutMs: 10000 })
+        c.backAt = now()
+      } catch (err) {
+        if (c.ws) c.ws.terminate() // not synced: its close calls no onDrop, the retry is ours
+        reconnect(c, attempt + 1)
+      }
+    }, Math.min(2 ** attempt * 100, 2500))
+  }
+  for (const c of clients) {
+    c.onDrop = () => {
+      c.droppedAt = now()
+      if (c.base === victim && tKill !== null) drops.victim++
+      else drops.survivor++
+      reconnect(c, 1)
+    }
+  }
+  const pre = (c) => preKill.get(c.doc.clientID) ?? 0
+  const resynced = (c) => c.backAt !== undefined && c.peers.every((d) => (c.ptrs.get(d.doc.clientID) ?? 0) >= pre(d) && (d.ptrs.get(c.doc.clientID) ?? 0) >= pre(c))
+  const victims = clients.filter((c) => c.base === victim)
+  const waiting = new Set(victims)
+  const typing = typeAt(order, config.rate, beforeMs + afterMs, tagOf, perRoom - 1)
+  await sleep(beforeMs)
+  for (const c of clients) preKill.set(c.doc.clientID, registry.bySender.get(c.doc.clientID).clocks.length)
+  phase = 1
+  tKill = now()
+  const poll = setInterval(() => {
+    for (const c of waiting) if (resynced(c)) { c.resyncedAt = now(); waiting.delete(c) }
+  }, 2)
+  await mark('kill', { process: victim }, true)
+  await typing
+  const until = now() + (config.resync_limit_s ?? 30) * 1000
+  while (waiting.size && now() < until) await sleep(10)
+  clearInterval(poll)
+  const missing = await drain(registry, (config.drain_s ?? 30) * 1000)
+  const check = await checkRooms(rooms, registry, { joiners: config.joiners ?? 5 })
+  const rel = (t) => (t === undefined ? null : t - tKill)
+  const resync = victims.filter((c) => c.resyncedAt !== undefined).map((c) => rel(c.resyncedAt))
+  const back = victims.filter((c) => c.backAt !== undefined).map((c) => rel(c.backAt))
+  const dropped = victims.filter((c) => c.droppedAt !== undefined).map((c) => rel(c.droppedAt))
+  // per client: [room, g, edits sent, edits some other client of the room was shown]
+  const tally = clients.map((c) => {
+    const sent = registry.bySender.get(c.doc.clientID).clocks.length
+    const shown = Math.max(0, ...c.peers.map((d) => d.ptrs.get(c.doc.clientID) ?? 0))
+    return [c.roomName, c.g, sent, shown]
+  })
+  await closeAll(clients)
+  return {
+    rooms: rooms.length,
+    clients: clients.length,
+    victims: victims.length,
+    rate: config.rate,
+    connect_ms: setup.connect,
+    resync_ms: summarize(resync),
+    reconnect_ms: summarize(back),
+    dropped_ms: summarize(dropped),
+    not_resynced: waiting.size,
+    attempts: summarize(victims.map((c) => c.attempts ?? 0)),
+    drops,
+    latency_before_ms: registry.stats(0),
+    latency_after_survivors_ms: registry.stats(1),
+    latency_after_victims_ms: registry.stats(2),
+    missing,
+    tally,
+    ...check
+  }
+}
+
+const modes = { fanout, saturation, idle, build, paced, load, burst, viewers, rooms: manyRooms, failover }
 
 const main = async () => {
   const mode = modes[config.mode]

@@ -49,6 +49,8 @@ class Context:
     work: Path  # data directories (deleted at the end)
     logs: Path  # server and generator logs (kept with the results)
     profile: bool = False
+    postgres_url: str = ""  # the several-process scenarios (bench/cluster.py) need both
+    redis_url: str = ""
     failures: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     _shared: dict[str, RunningServer] = field(default_factory=dict)

@@ -71,6 +71,14 @@ def pinned(cpu: int, command: list[str]) -> list[str]:
     return ["taskset", "-c", str(cpu), *command] if pinning_available() else command
 
 
+def unpinned(command: list[str]) -> list[str]:
+    """The command free to run on every core (the runner pins itself to the generator's core,
+    and what it starts inherits that)."""
+    if shutil.which("taskset") is None:
+        return command
+    return ["taskset", "-c", f"0-{(os.cpu_count() or 1) - 1}", *command]
+
+
 def swell_executable() -> Path:
     beside = Path(sys.executable).parent / "swell"
     if beside.exists():
@@ -211,8 +219,11 @@ class ServerFailed(RuntimeError):
 class RunningServer:
     """One server process; restartable on the same port and data directory."""
 
-    def __init__(self, spec: ServerSpec, data_dir: Path, log_dir: Path, tag: str) -> None:
+    def __init__(
+        self, spec: ServerSpec, data_dir: Path, log_dir: Path, tag: str, *, pin: bool = True
+    ) -> None:
         self.spec = spec
+        self.pin = pin  # on the server's core; False: on every core (several processes)
         self.data_dir = data_dir
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = log_dir / f"{spec.key}-{tag}.log"
@@ -231,9 +242,10 @@ class RunningServer:
         log.flush()
         env = dict(os.environ)
         env.pop("NODE_OPTIONS", None)
+        command = self.spec.command(self.port, self.data_dir)
         started = time.monotonic()
         self.proc = subprocess.Popen(
-            pinned(SERVER_CPU, self.spec.command(self.port, self.data_dir)),
+            pinned(SERVER_CPU, command) if self.pin else unpinned(command),
             cwd=BENCH_DIR,
             stdin=subprocess.DEVNULL,
             stdout=log,
