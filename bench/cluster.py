@@ -15,6 +15,11 @@ decides which client talks to which process:
   missing from the final document (goal 0), read from the survivor and then from a fresh
   process that loads it from PostgreSQL.
 
+Layouts: 2 processes with Redis; 1 process with Redis (the baseline of the targets); 1 process
+on PostgreSQL without Redis; and, for reference, 1 process on SQLite (the default). The
+smoke version runs only the 2 processes. The bare relay (1 process) runs first: whatever it
+cannot carry, the generator cannot drive.
+
 Unlike the single-process scenarios nothing is pinned: on this 2-core machine the generator,
 PostgreSQL and Redis share the cores with the servers, so every step records the CPU each of
 them used (the servers, the generator, PostgreSQL's processes, Redis, the rest).
@@ -71,18 +76,21 @@ def default_redis_url() -> str:
 
 @dataclass(frozen=True)
 class Layout:
-    """How many processes, and whether they share Redis (without it a process is alone)."""
+    """How many processes, and whether they share Redis (without it a process is alone); on
+    PostgreSQL, or (the single-process default, for reference) on SQLite."""
 
     key: str
     label: str
     processes: int
     redis: bool
+    sqlite: bool = False
 
 
+SQLITE = Layout("sqlite", "1 process on SQLite", 1, False, sqlite=True)
 ALONE = Layout("alone", "1 process, no Redis", 1, False)
 ONE = Layout("one", "1 process", 1, True)
 TWO = Layout("two", "2 processes", 2, True)
-LAYOUTS = [ALONE, ONE, TWO]
+LAYOUTS = [SQLITE, ALONE, ONE, TWO]
 RELAY = "relay"  # the generator's yardstick, one process
 
 
@@ -144,7 +152,11 @@ class Cluster:
         self.database = f"swell_bench_{tag}"
         self.prefix = f"swellbench-{tag}"
         base = ctx.postgres_url
-        self.database_url = _with_database(base, self.database)
+        self.database_url = (
+            f"sqlite+aiosqlite:///{ctx.work / f'{scenario}-{tag}.db'}"
+            if layout.sqlite
+            else _with_database(base, self.database)
+        )
         redis_url = ctx.redis_url if layout.redis else ""
         prefix = self.prefix
 
@@ -162,8 +174,9 @@ class Cluster:
         self._created = False
 
     def start(self) -> None:
-        _admin(self.ctx.postgres_url, f'CREATE DATABASE "{self.database}"')
-        self._created = True
+        if not self.layout.sqlite:
+            _admin(self.ctx.postgres_url, f'CREATE DATABASE "{self.database}"')
+            self._created = True
         for _ in range(self.layout.processes):
             self.add_process()
 
@@ -378,14 +391,18 @@ def _held_cpu(run: Json) -> Json | None:
 # ---- 1. many rooms ------------------------------------------------------------------------------
 
 
-def cluster_rooms(ctx: Context) -> Json:
-    if ctx.quick:
+def rooms_params(quick: bool) -> Json:
+    if quick:
         params: Json = {"rooms": 8, "start_rate": 100, "max_rate": 200, "step_s": 0.6}
         params.update(refine=0, retry=False, drain_s=2, joiners=2)
     else:
         params = {"rooms": 500, "start_rate": 250, "max_rate": 64000, "step_s": 4, "warmup_s": 0.5}
         params.update(refine=3, drain_s=5, joiners=10)
-    params.update(per_room=4, p99_limit_ms=100)
+    return {**params, "per_room": 4, "p99_limit_ms": 100}
+
+
+def cluster_rooms(ctx: Context) -> Json:
+    params = rooms_params(ctx.quick)
     runs: dict[str, Any] = {}
     why = _skip_reason(ctx)
     if why is not None:
@@ -476,11 +493,14 @@ def _skipped(ctx: Context, scenario: str, params: Json, why: str) -> Json:
 # ---- 2. one big room ----------------------------------------------------------------------------
 
 
+def fanout_params(quick: bool) -> Json:
+    if quick:
+        return {"clients": 10, "period_s": 0.5, "duration_s": 0.6, "drain_s": 3}
+    return {"clients": 200, "period_s": 1.0, "duration_s": 20, "drain_s": 30}
+
+
 def cluster_fanout(ctx: Context) -> Json:
-    if ctx.quick:
-        params: Json = {"clients": 10, "period_s": 0.5, "duration_s": 0.6, "drain_s": 3}
-    else:
-        params = {"clients": 200, "period_s": 1.0, "duration_s": 20, "drain_s": 30}
+    params = fanout_params(ctx.quick)
     why = _skip_reason(ctx)
     if why is not None:
         return _skipped(ctx, "cluster_fanout", params, why)
@@ -605,12 +625,16 @@ def count_lost(tally: list[list[Any]], texts: dict[str, str]) -> Json:
     }
 
 
-def cluster_failover(ctx: Context) -> Json:
-    if ctx.quick:
+def failover_params(quick: bool) -> Json:
+    if quick:
         params: Json = {"rooms": 6, "rate": 60, "before_s": 1.0, "after_s": 3.0, "joiners": 2}
     else:
         params = {"rooms": 200, "rate": 800, "before_s": 5.0, "after_s": 10.0, "joiners": 10}
-    params.update(per_room=4, drain_s=30, resync_limit_s=30, goal_resync_ms=3000)
+    return {**params, "per_room": 4, "drain_s": 30, "resync_limit_s": 30}
+
+
+def cluster_failover(ctx: Context) -> Json:
+    params = failover_params(ctx.quick)
     why = _skip_reason(ctx)
     if why is not None:
         return _skipped(ctx, "cluster_failover", params, why)
