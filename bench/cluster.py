@@ -396,7 +396,7 @@ def rooms_params(quick: bool) -> Json:
         params: Json = {"rooms": 8, "start_rate": 100, "max_rate": 200, "step_s": 0.6}
         params.update(refine=0, retry=False, drain_s=2, joiners=2)
     else:
-        params = {"rooms": 500, "start_rate": 250, "max_rate": 64000, "step_s": 4, "warmup_s": 0.5}
+        params = {"rooms": 500, "start_rate": 50, "max_rate": 64000, "step_s": 4, "warmup_s": 0.5}
         params.update(refine=3, drain_s=5, joiners=10)
     return {**params, "per_room": 4, "p99_limit_ms": 100}
 
@@ -761,6 +761,7 @@ def rooms_table(result: Json, quick: bool) -> Table:
     held: dict[str, Cell] = {}
     p99: dict[str, Cell] = {}
     first: dict[str, Cell] = {}
+    per_core: dict[str, Cell] = {}
     cpu_rows: dict[str, dict[str, Cell]] = {}
     for key, run in result["runs"].items():
         if "error" in run:
@@ -773,13 +774,17 @@ def rooms_table(result: Json, quick: bool) -> Table:
         p99[key] = Cell(run["held_p99_ms"], _ms(run["held_p99_ms"]), run["converged"])
         ff = run["first_failed"]
         first[key] = Cell(None, f"{ff['rate']:,}/s: {ff['reason']}" if ff else "none")
-        _cpu_cells(cpu_rows, key, _held_cpu(run))
+        cpu = _held_cpu(run)
+        _cpu_cells(cpu_rows, key, cpu)
+        if cpu and cpu["servers"] > 0:
+            per_core[key] = Cell(None, f"{run['held_rate'] / cpu['servers']:,.0f}/s")
     table.rows += [
         Row("edits/s held", held),
         Row("p99 at that rate", p99),
         Row("first rate not held", first),
     ]
     table.rows += [Row(f"at that rate, cores used by: {k}", v) for k, v in cpu_rows.items()]
+    table.rows.append(Row("edits/s held per core the servers used", per_core))
     ratio = _rooms_ratio(result)
     if ratio is not None:
         table.notes.append(
