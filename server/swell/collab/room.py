@@ -190,6 +190,20 @@ class Room:
             if not event.remote:
                 self._replica.presence(event.peer, left=isinstance(event, PeerLeft))
 
+    def share_guest(
+        self, role: Role, name: str, color: str, author: AuthorRecord | None
+    ) -> Participant:
+        """Someone here that is not a socket (an event-stream viewer): the other processes'
+        presence lists them too. Returns what to pass to ``guest_left``."""
+        guest = Participant(self.new_peer_id(), role, name, color, author)
+        if self._replica is not None:
+            self._replica.presence(guest)
+        return guest
+
+    def guest_left(self, guest: Participant) -> None:
+        if self._replica is not None and not self.closed:
+            self._replica.presence(guest, left=True)
+
     def broadcast(self, frame: bytes) -> None:
         """To every socket of this room (awareness another process accepted)."""
         self._fanout.broadcast(frame)

@@ -11,6 +11,7 @@ from swell.collab.events import (
     AuthorChanged,
     DocumentDeleted,
     DocumentEdited,
+    Participant,
     PeerChanged,
     PeerJoined,
     PeerLeft,
@@ -57,6 +58,7 @@ class FeedHub:
         self._burst_seconds = burst_seconds
         self.renders = renders if renders is not None else RenderCache()
         self._feeds: dict[str, DocumentFeed] = {}
+        self._guests: dict[int, tuple[Room, Participant]] = {}  # viewer id -> as others see it
         self._rotations = 0
         self._rotated: OrderedDict[tuple[str, Role], int] = OrderedDict()
         self._closed = False
@@ -128,6 +130,9 @@ class FeedHub:
             return viewer
         feed = self._feed_for(room)
         feed.viewers[viewer.id] = viewer  # before presence is computed: it lists this viewer
+        if listed:
+            guest = room.share_guest(role, viewer.name, viewer.color, author)
+            self._guests[viewer.id] = (room, guest)
         if reset:
             viewer.push(encode_event("reset", {"reason": "missed events are no longer kept"}))
         viewer.last_presence = feed.presence_frame()
@@ -161,6 +166,10 @@ class FeedHub:
 
     def unsubscribe(self, viewer: Subscriber) -> None:
         viewer.end()
+        shared = self._guests.pop(viewer.id, None)
+        if shared is not None:
+            room, guest = shared
+            room.guest_left(guest)
         feed = self._feeds.get(viewer.doc_id)
         if feed is None:
             return
