@@ -75,7 +75,7 @@ class Replica:
         self._repairing: asyncio.Task[None] | None = None
         self._repair_again = False
         self._remote: dict[tuple[str, int], Participant] = {}
-        self._remote_ids: dict[str, set[int]] = {}  # origin -> awareness client ids it owns
+        self._id_origin: dict[int, str] = {}  # awareness client id -> the process owning it
         self._closed = False
         following.start(self._on_delivery)
         relay.publish(self._doc_id, RelayedHello(relay.origin))
@@ -247,19 +247,23 @@ class Replica:
         while True:
             self._repair_again = False
             try:
-                state = await self._store.load_state(self._doc_id)
+                await self._repair_once()
             except Exception:
                 log.exception("%s: repair from storage failed; retrying in 1 s", self._doc_id)
                 await asyncio.sleep(1.0)
-                if self._closed:
-                    return
                 self._repair_again = True
-            else:
-                if self._closed:
-                    return
-                self._take(state.snapshot, state.updates, state.rev)
-            if not self._repair_again:
+            if self._closed or not self._repair_again:
                 return
+
+    async def _repair_once(self) -> None:
+        # Cheap first: after an outage every open room asks, and most have missed nothing.
+        newest = await self._store.load_newest(self._doc_id)
+        rev = newest.revision.rev if newest.revision is not None else newest.folded_to
+        if rev <= self.known and not self._held and not self._ahead:
+            return
+        state = await self._store.load_state(self._doc_id)
+        if not self._closed:
+            self._take(state.snapshot, state.updates, state.rev)
 
     def _take(self, snapshot: bytes | None, updates: Sequence[bytes], rev: int) -> None:
         have = self._room.doc.get_state()
@@ -285,12 +289,11 @@ class Replica:
         for message in messages:
             if not isinstance(message, AwarenessUpdate):
                 continue
-            owned = self._remote_ids.setdefault(entry.origin, set())
             for item in message.entries:
-                if item.state in ("null", ""):
-                    owned.discard(item.client_id)
-                else:
-                    owned.add(item.client_id)
+                if item.state not in ("null", ""):
+                    self._id_origin[item.client_id] = entry.origin  # it may have moved here
+                elif self._id_origin.get(item.client_id) == entry.origin:
+                    del self._id_origin[item.client_id]
             if self._room.awareness.apply_relayed(message.update):
                 self._room.broadcast(message.raw)
 
@@ -320,8 +323,10 @@ class Replica:
         sockets' cursors)."""
         for key in [k for k in self._remote if k[0] == origin]:
             self._room.emit(PeerLeft(self._doc_id, self._remote.pop(key), remote=True))
-        ids = self._remote_ids.pop(origin, set())
-        removal = self._room.awareness.remove_relayed(sorted(ids))
+        ids = sorted(c for c, owner in self._id_origin.items() if owner == origin)
+        for client_id in ids:
+            del self._id_origin[client_id]
+        removal = self._room.awareness.remove_relayed(ids)
         if removal is not None:
             self._room.broadcast(encode_awareness(removal))
 
