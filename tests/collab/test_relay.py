@@ -6,17 +6,20 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
-from pycrdt import Text, create_update_message
+from pycrdt import Doc, Text, create_update_message
 
 from swell.collab.bus import EventBus
 from swell.collab.events import DocumentEdited, PeerJoined, PeerLeft, RoomEvent
 from swell.collab.peer import Peer, Role
 from swell.collab.registry import RoomRegistry
 from swell.collab.relay import InProcessRelay
-from swell.collab.writer import RelayedUpdate
+from swell.collab.replica import Replica
 from swell.protocol.cluster import RelayedChange
+from swell.protocol.messages import decode_frame
+from swell.records import StoredState
 from swell.storage.memory_store import MemoryDocumentStore
 from tests.client import awareness_message, decode_awareness
 from tests.collab.test_room import edits, wait_until
@@ -47,7 +50,9 @@ class Process:
         self.bus = EventBus()
         self.events: list[RoomEvent] = []
         self.bus.subscribe(self.events.append)
-        self.rooms = RoomRegistry(store, compact_every=500, idle_seconds=0, relay=relay, bus=self.bus)
+        self.rooms = RoomRegistry(
+            store, compact_every=500, idle_seconds=0, relay=relay, bus=self.bus
+        )
 
 
 async def test_updates_and_awareness_cross_the_relay(store: MemoryDocumentStore) -> None:
@@ -129,12 +134,12 @@ async def test_a_change_waits_for_the_ones_under_it_then_a_gap_is_read_from_stor
     relay = InProcessRelay()
     one, two = Process(store, relay), Process(store, relay.sibling())
     room_one, room_two = await one.rooms.acquire("r1"), await two.rooms.acquire("r1")
-    ada = Peer(Role.EDIT)
+    ada, grace = Peer(Role.EDIT), Peer(Role.EDIT)
     room_one.join(ada)
+    room_two.join(grace)
+    frames(grace)
     _, ups = edits(3)
     # Revisions 1 and 2 reach storage but their entries are lost on the way...
-    lost = room_one._replica
-    assert lost is not None
     published: list[RelayedChange] = []
     real_publish = relay.publish
     relay.publish = lambda doc_id, entry: (  # type: ignore[method-assign]
@@ -148,15 +153,20 @@ async def test_a_change_waits_for_the_ones_under_it_then_a_gap_is_read_from_stor
     await room_one.flush()
     assert len(published) == 2
     # ...so revision 3 waits (it builds on them), then the gap is repaired from storage.
-    await asyncio.sleep(0)
-    assert ";" not in text_of(room_two) or text_of(room_two).count(";") < 3
     await wait_until(lambda: text_of(room_two) == "0;1;2;", within=5)
     assert room_two.rev == 3
+    # Process two's socket got them in revision order: its first update holds revisions 1-2
+    # (read from storage, with 3), not revision 3 dangling on what it lacked.
+    updates = [f for f in frames(grace) if f[:2] == b"\x00\x02"]
+    first: Doc[Any] = Doc()
+    first.apply_update(decode_frame(updates[0])[0].update)
+    assert str(first.get("text", type=Text)).startswith("0;1;")
     # A late duplicate of a change already repaired is known by its revision and dropped.
     before = room_two.doc.get_state()
     room_two._replica._on_delivery(published[0])  # type: ignore[union-attr]
     await room_two.flush()
     assert room_two.doc.get_state() == before
+    assert not [f for f in frames(grace) if f[:2] == b"\x00\x02"]
     for process, room in ((one, room_one), (two, room_two)):
         process.rooms.release(room)
         await process.rooms.close_all()
@@ -183,7 +193,7 @@ async def test_a_dead_process_presence_and_awareness_go(store: MemoryDocumentSto
 
 
 async def test_a_room_loaded_while_another_writes_misses_nothing_and_repeats_nothing(
-    store: MemoryDocumentStore,
+    store: MemoryDocumentStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     relay = InProcessRelay()
     one, two = Process(store, relay), Process(store, relay.sibling())
@@ -191,23 +201,52 @@ async def test_a_room_loaded_while_another_writes_misses_nothing_and_repeats_not
     ada = Peer(Role.EDIT)
     room_one.join(ada)
     _, ups = edits(30)
-    applied: list[int] = []
+    applied: list[tuple[int, int]] = []  # revisions process two applied from the stream
+    loaded: list[int] = []
+    real_apply, real_init = Replica._apply, Replica.__init__
+
+    def record_apply(replica: Replica, change: RelayedChange) -> None:
+        if replica._relay is two.relay:
+            applied.append((change.from_rev, change.to_rev))
+        real_apply(replica, change)
+
+    def record_init(replica: Replica, *args: Any, **kwargs: Any) -> None:
+        real_init(replica, *args, **kwargs)
+        if replica._relay is two.relay:
+            loaded.append(replica.known)
+
+    monkeypatch.setattr(Replica, "_apply", record_apply)
+    monkeypatch.setattr(Replica, "__init__", record_init)
+    for update in ups[:10]:
+        room_one.receive(ada, create_update_message(update))
+    await room_one.flush()
+    real_load = store.load_state
+
+    async def load_while_one_writes(doc_id: str) -> StoredState:
+        # Process two follows the stream, then one commits ten more before two reads storage:
+        # those ten arrive on the stream and are in what two loads.
+        for update in ups[10:20]:
+            room_one.receive(ada, create_update_message(update))
+        await room_one.flush()
+        return await real_load(doc_id)
+
+    monkeypatch.setattr(store, "load_state", load_while_one_writes)
     loading = asyncio.ensure_future(two.rooms.acquire("r1"))
-    for update in ups:
+    await asyncio.sleep(0)
+    for update in ups[20:]:
         room_one.receive(ada, create_update_message(update))
         await asyncio.sleep(0)
     room_two = await loading
-    real_submit = room_two._writer.submit
-
-    def count(op: object) -> None:
-        if isinstance(op, RelayedUpdate):
-            applied.append(1)
-        real_submit(op)  # type: ignore[arg-type]
-
-    room_two._writer.submit = count  # type: ignore[method-assign]
     await room_one.flush()
-    await wait_until(lambda: text_of(room_two) == text_of(room_one) and room_two.rev == room_one.rev)
+    await wait_until(
+        lambda: text_of(room_two) == text_of(room_one) and room_two.rev == room_one.rev
+    )
     assert text_of(room_two).count(";") == 30
+    # What it loaded, then each later revision exactly once: no gap, no duplicate.
+    assert len(loaded) == 1
+    revisions = list(range(1, loaded[0] + 1))
+    revisions += [rev for first, last in applied for rev in range(first, last + 1)]
+    assert revisions == list(range(1, room_one.rev + 1))
     for process, room in ((one, room_one), (two, room_two)):
         process.rooms.release(room)
         await process.rooms.close_all()
