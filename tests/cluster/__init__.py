@@ -1,0 +1,1 @@
+"""Several Swell processes on one PostgreSQL database and one Redis, tested from outside."""
