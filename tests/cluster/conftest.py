@@ -8,6 +8,7 @@ failing test's report ends with their tails."""
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -92,7 +93,7 @@ class Cluster:
         out = []
         for i, process in enumerate(self.processes):
             text = process.log_path.read_text(errors="replace") if process.log_path.exists() else ""
-            tail = "\n".join(text.splitlines()[-lines:])
+            tail = "\n".join(_records(text)[-lines:])
             state = "running" if self.alive(i) else "not running"
             out.append(f"--- server {i + 1} ({process.base_url}, {state}) ---\n{tail}")
         return "\n".join(out)
@@ -117,6 +118,23 @@ def redis_url() -> str:
     if not url:
         pytest.skip(f"{REDIS_ENV} is not set")
     return url
+
+
+LOG_RECORD = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
+EXCEPTION = re.compile(r"^[\w.]+(Error|Exception|Exit|Interrupt|Expired|Timeout)\b")
+
+
+def _records(text: str) -> list[str]:
+    """Log records, a traceback folded into its record's line and its last line (so the tail
+    shows what happened, not forty lines of one stack)."""
+    records: list[str] = []
+    last_line: dict[int, str] = {}
+    for line in text.splitlines():
+        if LOG_RECORD.match(line) or not records:
+            records.append(line)
+        elif EXCEPTION.match(line):
+            last_line[len(records) - 1] = line.strip()
+    return [r + (f"  [{last_line[i]}]" if i in last_line else "") for i, r in enumerate(records)]
 
 
 def _cluster(

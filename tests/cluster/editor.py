@@ -12,9 +12,11 @@ import asyncio
 import contextlib
 import json
 import re
+import shutil
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -327,6 +329,64 @@ class FirstSeen:
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
+
+
+# ---- a stock Yjs client ------------------------------------------------------------------------
+
+STOCK_CLIENT = Path(__file__).resolve().parents[1] / "stock_client.mjs"
+
+
+class StockClient:
+    """tests/stock_client.mjs: yjs and y-websocket as the editor page ships them, in Node;
+    ``text`` is its document's text in the server's format."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+        self.states: list[dict[str, Any]] = []
+        self._reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        assert self.proc.stdout is not None
+        async for line in self.proc.stdout:
+            self.states.append(json.loads(line))
+
+    @property
+    def text(self) -> str | None:
+        return self.states[-1].get("text") if self.states else None
+
+
+@contextlib.asynccontextmanager
+async def stock_client(
+    server: ServerProcess, doc_id: str, token: str
+) -> AsyncIterator[StockClient]:
+    node = shutil.which("node")
+    assert node is not None, "Node.js is needed for the stock y-websocket client"
+    proc = await asyncio.create_subprocess_exec(
+        node,
+        str(STOCK_CLIENT),
+        server.ws_url,
+        doc_id,
+        token,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    client = StockClient(proc)
+    try:
+        await wait_until(
+            lambda: any(s.get("event") == "synced" for s in client.states),
+            "the stock client to sync",
+        )
+        yield client
+    finally:
+        assert proc.stdin is not None
+        proc.stdin.close()
+        try:
+            await asyncio.wait_for(proc.wait(), DEADLINE)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+            await asyncio.wait_for(client._reader, DEADLINE)
 
 
 # ---- the SSE watcher -------------------------------------------------------------------------

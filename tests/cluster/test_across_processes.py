@@ -25,6 +25,7 @@ from tests.cluster.editor import (
     get_rev,
     get_text,
     history_ranges,
+    stock_client,
     tokens_in,
     wait_until,
 )
@@ -69,6 +70,7 @@ async def test_editors_on_three_processes_converge_each_change_within_a_second(
         for editor, server in zip(editors, c.processes, strict=True):
             await editor.connect(server, doc["id"], doc["edit_token"])
             stack.push_async_callback(editor.disconnect)
+        stock = await stack.enter_async_context(stock_client(c[1], doc["id"], doc["view_token"]))
         n = 0
         for round_number in range(10):
             for editor in editors:
@@ -87,6 +89,7 @@ async def test_editors_on_three_processes_converge_each_change_within_a_second(
         assert not slow, f"changes that took more than {WITHIN} s to cross: {slow}"
         text = await converged(editors, "the three editors to agree")
         assert tokens_in(text) == typed
+        await wait_until(lambda: stock.text == text, "the stock Yjs client on process 2 to agree")
         await wait_until(lambda: all(e.all_saved() for e in editors), "every change saved")
         await assert_one_document_everywhere(c, doc, text)
 
@@ -449,6 +452,64 @@ async def test_a_rotated_link_closes_what_it_opened_on_every_process(
             await closed_with(edit_sockets[i], 4401, rotated_at, f"edit socket on server {i + 2}")
             await stream_ended(edit_streams[i], rotated_at, f"edit stream on server {i + 2}")
         assert survivor.connected, "the socket opened with the new view token was closed"
+
+
+async def test_activity_written_on_every_process_at_once_is_numbered_once(
+    shared_cluster: Cluster,
+) -> None:
+    """Renames on three processes at the same moment: every one is an activity, numbered
+    once per document (the ids a reconnecting viewer resumes from), the same on every
+    process."""
+    c = shared_cluster
+    doc = await c[0].create_document("Busy titles")
+    watchers = [await Watcher.open(p, doc["id"], doc["view_token"]) for p in c.processes]
+    try:
+        for watcher in watchers:
+            await watcher.wait_for(lambda e: e.event == "content", "the stream to start")
+
+        async def rename(process_index: int, title: str) -> None:
+            async with c[process_index].http() as http:
+                r = await http.patch(
+                    f"/api/docs/{doc['id']}",
+                    json={"title": title},
+                    headers=bearer(doc["edit_token"]),
+                )
+                assert r.status_code == 200, r.text
+
+        titles = [f"T{round_number}-{i + 1}" for round_number in range(3) for i in range(3)]
+        for round_number in range(3):
+            await asyncio.gather(*(rename(i, f"T{round_number}-{i + 1}") for i in range(3)))
+
+        def renames(watcher: Watcher) -> list[tuple[int | None, str]]:
+            return [
+                (e.id, e.data["summary"])
+                for _, e in watcher.events
+                if e.event == "activity" and e.data["kind"] == "title"
+            ]
+
+        for i, watcher in enumerate(watchers):
+            try:
+                await wait_until(lambda: len(renames(watcher)) >= 9, "nine renames", SSE_WITHIN)  # noqa: B023
+            except AssertionError as e:
+                raise AssertionError(f"{e} on server {i + 1}: {renames(watcher)}") from None
+        seen = [sorted(renames(w), key=lambda r: r[0] or 0) for w in watchers]
+        for i, listed in enumerate(seen):
+            ids = [event_id for event_id, _ in listed]
+            assert len(set(ids)) == len(ids) == 9, f"server {i + 1}: ids {ids}"
+            for title in titles:
+                assert sum(f"“{title}”" in summary for _, summary in listed) == 1, (i, listed)
+            assert listed == seen[0], f"server {i + 1} numbered them differently"
+        for i, process in enumerate(c.processes):  # a newcomer's replay agrees too
+            late = await Watcher.open(process, doc["id"], doc["view_token"])
+            try:
+                await late.wait_for(lambda e: e.event == "content", "the replay")
+                replayed = sorted(renames(late), key=lambda r: r[0] or 0)
+                assert replayed == seen[0], f"server {i + 1} replays {replayed}"
+            finally:
+                await late.close()
+    finally:
+        for watcher in watchers:
+            await watcher.close()
 
 
 # ---- 5. a poisoned stream entry -------------------------------------------------------------
