@@ -127,7 +127,10 @@ class RedisRelay:
             await asyncio.sleep(0.02)
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        # A cancellation that lands as redis-py turns a timeout into its own error is taken
+        # for an outage by the loops; they also stop on ``_closing``, and are not waited on
+        # for ever.
+        await asyncio.wait(self._tasks, timeout=2.0)
         try:
             await asyncio.wait_for(self._redis.delete(self._lease_key), 1.0)
         except Failures:
@@ -218,7 +221,7 @@ class RedisRelay:
 
     async def _publisher(self) -> None:
         attempt = 0
-        while True:
+        while not self._closing:
             await self._outbox_ready.wait()
             self._outbox_ready.clear()
             while self._outbox:
@@ -228,6 +231,8 @@ class RedisRelay:
                 except Failures as e:
                     self._lost("publishing", e)
                     self._telemetry.failure("relay_publish")
+                    if self._closing:
+                        return
                     await asyncio.sleep(BACKOFF[min(attempt, len(BACKOFF) - 1)])
                     attempt += 1
                     continue
@@ -264,7 +269,7 @@ class RedisRelay:
 
     async def _read_forever(self) -> None:
         attempt = 0
-        while True:
+        while not self._closing:
             try:
                 await self._read_once()
                 attempt = 0
@@ -363,7 +368,7 @@ class RedisRelay:
     # ---- leases ---------------------------------------------------------------------------------
 
     async def _heartbeat(self) -> None:
-        while True:
+        while not self._closing:
             try:
                 await self._beat()
             except Failures as e:
