@@ -149,6 +149,8 @@ class RedisRelay:
         followers.add(following)
         if doc_id not in self._positions:
             self._positions[doc_id] = None
+            if not self.connected:  # known to be away: the reader finds the position later
+                return following
             try:
                 position = await asyncio.wait_for(
                     self._last_id(self._doc_key(doc_id)), FOLLOW_TIMEOUT
