@@ -317,15 +317,20 @@ class FirstSeen:
         self.at: dict[tuple[str, str], float] = {}
         self._task = asyncio.create_task(self._poll())
 
+    def _look(self) -> None:
+        now = time.monotonic()
+        for editor in self.editors:
+            for token in editor.tokens():
+                self.at.setdefault((editor.name, token), now)
+
     async def _poll(self) -> None:
         while True:
-            now = time.monotonic()
-            for editor in self.editors:
-                for token in editor.tokens():
-                    self.at.setdefault((editor.name, token), now)
+            self._look()
             await asyncio.sleep(0.005)
 
     async def stop(self) -> None:
+        """One last look first: what arrived since the last poll is seen now."""
+        self._look()
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task

@@ -53,6 +53,13 @@ BACKOFF = (0.1, 0.2, 0.5, 1.0, 2.0)
 Failures = (RedisError, OSError, asyncio.TimeoutError)
 
 
+def _cancelled() -> bool:
+    """Whether this task is being cancelled: an error raised meanwhile (redis-py may turn a
+    cancellation into a connection error) must end the loop, not be taken for an outage."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 class RedisRelay:
     def __init__(
         self,
@@ -231,6 +238,8 @@ class RedisRelay:
                 try:
                     await self._send(batch)
                 except Failures as e:
+                    if _cancelled():
+                        raise asyncio.CancelledError from e
                     self._lost("publishing", e)
                     self._telemetry.failure("relay_publish")
                     if self._closing:
@@ -276,11 +285,15 @@ class RedisRelay:
                 await self._read_once()
                 attempt = 0
             except Failures as e:
+                if _cancelled():
+                    raise asyncio.CancelledError from e
                 self._lost("reading", e)
                 self._telemetry.failure("relay_read")
                 await asyncio.sleep(BACKOFF[min(attempt, len(BACKOFF) - 1)])
                 attempt += 1
-            except Exception:
+            except Exception as e:
+                if _cancelled():
+                    raise asyncio.CancelledError from e
                 # A bug here must not stop every document of this process: log, go on.
                 log.exception("the relay's reader failed; going on")
                 self._telemetry.failure("relay_read")
@@ -374,6 +387,8 @@ class RedisRelay:
             try:
                 await self._beat()
             except Failures as e:
+                if _cancelled():
+                    raise asyncio.CancelledError from e
                 self._lost("renewing the lease", e)
             await asyncio.sleep(HEARTBEAT_SECONDS)
 

@@ -47,6 +47,9 @@ class _Burst:
     removed: int = 0
     started: float = field(default_factory=time.monotonic)
     timer: asyncio.TimerHandle | None = None
+    runs: list[tuple[int, int, int, int]] = field(default_factory=list)
+    """(from, to, added, removed) of each run it took in: another process's revision that
+    turns out to lie between them splits it there."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +102,10 @@ class ActivityRecorder:
         self._listeners.append(listener)
 
     def on_event(self, event: RoomEvent) -> None:
-        if isinstance(event, DocumentEdited | PeerJoined | PeerChanged | PeerLeft) and event.remote:
+        if isinstance(event, DocumentEdited) and event.remote:
+            self._edited_elsewhere(event)
+            return
+        if isinstance(event, PeerJoined | PeerChanged | PeerLeft) and event.remote:
             return  # another process's socket: that process records it
         if isinstance(event, DocumentEdited):
             self._on_edit(event)
@@ -199,6 +205,38 @@ class ActivityRecorder:
         author = None if person in self._present else self._authors.pop(person, None)
         self._record(doc_id, "leave", name, f"{name} left", author=author)
 
+    def _edited_elsewhere(self, event: DocumentEdited) -> None:
+        """Another process committed (and records) it. If it is somebody else's, the burst
+        open here ends at its revision, as it would on one server, even though it is heard of
+        a little later: the runs before it are recorded, the ones after go on as a new burst."""
+        doc_id = event.doc_id
+        burst = self._bursts.get(doc_id)
+        if burst is None or (event.author is not None and burst.who == ("author", event.author.id)):
+            return
+        before = [run for run in burst.runs if run[1] < event.from_rev]
+        after = [run for run in burst.runs if run[0] > event.to_rev]
+        if not before:
+            return  # the whole burst came after it
+        if not after:
+            self._close_burst(doc_id)
+            return
+        self._bursts[doc_id] = _Burst(
+            burst.who,
+            burst.name,
+            burst.author,
+            before[0][0],
+            before[-1][1],
+            added=sum(run[2] for run in before),
+            removed=sum(run[3] for run in before),
+            runs=before,
+        )
+        self._close_burst(doc_id)  # records the runs before it
+        burst.runs = after  # the rest goes on, with its timer
+        burst.from_rev = after[0][0]
+        burst.added = sum(run[2] for run in after)
+        burst.removed = sum(run[3] for run in after)
+        self._bursts[doc_id] = burst
+
     def _on_edit(self, event: DocumentEdited) -> None:
         doc_id = event.doc_id
         burst = self._bursts.get(doc_id)
@@ -228,6 +266,7 @@ class ActivityRecorder:
         if burst is None:
             burst = self._bursts[doc_id] = _Burst(who, name, author, event.from_rev, event.to_rev)
         burst.to_rev = max(burst.to_rev, event.to_rev)
+        burst.runs.append((event.from_rev, event.to_rev, event.added, event.removed))
         if event.peer_id:
             burst.peers.add(event.peer_id)
         burst.added += event.added

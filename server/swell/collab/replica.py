@@ -39,6 +39,7 @@ from swell.protocol.cluster import (
     RelayedPresence,
 )
 from swell.protocol.messages import AwarenessUpdate, decode_frame, encode_awareness, encode_update
+from swell.protocol.updates import MalformedUpdate, read_update
 
 if TYPE_CHECKING:
     from swell.collab.room import Room
@@ -120,6 +121,8 @@ class Replica:
         """Our sockets and their awareness, for processes that just opened the document."""
         for peer in list(self._room.peers.values()):
             self.presence(self._room.awareness.participant(peer))
+        for guest in list(self._room.guests.values()):
+            self.presence(guest)
         own = self._room.awareness.own_states()
         if own is not None:
             self.awareness(encode_awareness(own))
@@ -152,6 +155,22 @@ class Replica:
     def _on_change(self, change: RelayedChange) -> None:
         if self._covered(change.from_rev, change.to_rev):
             return  # loaded or repaired already
+        try:
+            read_update(change.update)
+        except MalformedUpdate as e:
+            # Not what its process committed: those revisions come from storage instead (a
+            # revision marked as held here on the strength of a bad entry would stop the
+            # document for good).
+            log.warning(
+                "%s: a relayed change for revisions %d-%d is not an update (%s); reading "
+                "them from storage",
+                self._doc_id,
+                change.from_rev,
+                change.to_rev,
+                e,
+            )
+            self.repair()
+            return
         if change.from_rev <= self.known + 1:
             self._apply(change)
             self._drain()
@@ -277,6 +296,16 @@ class Replica:
             self.known = rev
         self._ahead = {f: t for f, t in self._ahead.items() if t > self.known}
         self._advance()
+        # Committed before they were published, so storage held them when it was read: an
+        # entry claiming revisions past what it holds was not written by a process of ours.
+        for first in [f for f, c in self._held.items() if c.to_rev > rev]:
+            log.warning(
+                "%s: dropped a relayed change for revisions %d-%d that storage does not hold",
+                self._doc_id,
+                first,
+                self._held[first].to_rev,
+            )
+            del self._held[first]
         self._on_repaired()
         self._drain()
 

@@ -99,6 +99,7 @@ class Room:
         self._on_failed = on_failed
         self._telemetry = telemetry or Telemetry()
         self._peer_ids = count(1)
+        self.guests: dict[int, Participant] = {}  # event-stream viewers, shown elsewhere
         self._fanout = Fanout(doc_id)
         self.awareness = OwnedAwareness(
             doc,
@@ -196,11 +197,13 @@ class Room:
         """Someone here that is not a socket (an event-stream viewer): the other processes'
         presence lists them too. Returns what to pass to ``guest_left``."""
         guest = Participant(self.new_peer_id(), role, name, color, author)
+        self.guests[guest.peer_id] = guest
         if self._replica is not None:
             self._replica.presence(guest)
         return guest
 
     def guest_left(self, guest: Participant) -> None:
+        self.guests.pop(guest.peer_id, None)
         if self._replica is not None and not self.closed:
             self._replica.presence(guest, left=True)
 

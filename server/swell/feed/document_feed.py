@@ -228,8 +228,7 @@ class DocumentFeed:
             held.append(record)
         frame = encode_activity(record)
         for viewer in list(self.viewers.values()):
-            if record.seq > viewer.last_activity_id:
-                viewer.last_activity_id = record.seq
+            if viewer.note_activity(record.seq):
                 viewer.push(frame)
         self._forget_dropped()
 

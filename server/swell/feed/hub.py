@@ -142,7 +142,7 @@ class FeedHub:
             if record.seq > last:
                 viewer.push(encode_activity(record))
                 last = record.seq
-        viewer.last_activity_id = last
+        viewer.replayed_to(last)
         feed.presence_changed()
         version, frame = await feed.current_content()
         if frame is None and not viewer.ended:  # the room failed meanwhile: start over

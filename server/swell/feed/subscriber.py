@@ -7,11 +7,15 @@ with Last-Event-ID) instead of slowing anyone else or growing without bound."""
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from itertools import count
 
 from swell.collab.peer import Role
 
 _ids = count(1)
+RECENT_ACTIVITY = 256
+"""Activity numbers a viewer remembers having been sent: another process's record may arrive
+after a newer one of this process (both numbered under one lock, sent on after commit)."""
 
 LARGE_FRAME = 64 * 1024
 """Frames from this size are handed to the stream on their own rather than joined with the
@@ -44,6 +48,8 @@ class Subscriber:
         self.ended = False
         self.dropped = False
         self.last_activity_id = 0
+        self._recent_activity: deque[int] = deque(maxlen=RECENT_ACTIVITY)
+        self._activity_floor = 0
         self.content_version = 0  # of the newest content queued or sent
         self._limit = limit
         self._limit_bytes = limit_bytes
@@ -51,6 +57,21 @@ class Subscriber:
         self._bytes = 0  # queued, content frame excluded (it is bounded by being one)
         self._content_at: int | None = None  # index of the pending content frame
         self._wake = asyncio.Event()
+
+    def note_activity(self, seq: int) -> bool:
+        """Whether activity ``seq`` is new to this viewer (then it counts as sent). Everything
+        up to what its replay ended at was in the replay; later records may come out of order
+        (another process's), so the recent ones are remembered."""
+        if seq <= self._activity_floor or seq <= self.last_activity_id - RECENT_ACTIVITY:
+            return False
+        if seq in self._recent_activity:
+            return False
+        self._recent_activity.append(seq)
+        self.last_activity_id = max(self.last_activity_id, seq)
+        return True
+
+    def replayed_to(self, seq: int) -> None:
+        self._activity_floor = self.last_activity_id = seq
 
     @property
     def queued_bytes(self) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from swell.records import ActivityRecord, AuthorRecord
@@ -15,6 +15,7 @@ class SqlActivityLog:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], keep: int = 1000) -> None:
         self._sessions = sessions
         self._keep = keep
+        self._dialect = sessions.kw["bind"].dialect.name
 
     async def append_activity(
         self,
@@ -30,6 +31,13 @@ class SqlActivityLog:
         now = datetime.now(UTC)
         author: AuthorRecord | None = None
         async with self._sessions() as session, session.begin():
+            if self._dialect == "postgresql":
+                # Several processes number one document's activity: one at a time (until this
+                # transaction ends), or two would take the same number and one would be lost.
+                await session.execute(
+                    text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+                    {"key": f"swell:activity:{doc_id}"},
+                )
             last = await session.scalar(
                 select(func.max(Activity.seq)).where(Activity.document_id == doc_id)
             )
