@@ -5,7 +5,7 @@ their own, names from the author before anything a client claims."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 from sqlalchemy import delete
@@ -94,6 +94,25 @@ async def test_bursts_are_consecutive_revisions_of_one_person(setup: Setup) -> N
         ("Zoë added 1 character", None, 7, 7),
         ("Zoë added 2 characters", None, 8, 9),
         ("Someone added 1 character", None, 10, 10),
+    ]
+
+
+async def test_another_process_edit_splits_the_burst_at_its_revision(setup: Setup) -> None:
+    """Grace's revision 3 was committed by another process and is heard of after Ada's 4:
+    Ada's activity is what one server would have recorded, 1-2 then 4-5 (Grace's is recorded
+    by the other process); Ada's own edits through another process end nothing."""
+    ada, grace = setup.ada, setup.grace
+    on = setup.recorder.on_event
+    on(edited(1, ada, (1, 1), 1))
+    on(edited(1, ada, (2, 2), 2))
+    on(edited(1, ada, (4, 4), 4))
+    on(replace(edited(5, grace, (3, 3)), remote=True))
+    on(edited(1, ada, (5, 5), 8))
+    on(replace(edited(6, ada, (6, 6)), remote=True))  # Ada's other tab, on another process
+    on(edited(1, ada, (7, 7), 16))
+    assert [summary(r) for r in await stored(setup)] == [
+        ("Ada added 3 characters", "ada-id", 1, 2),
+        ("Ada added 28 characters", "ada-id", 4, 7),
     ]
 
 

@@ -111,3 +111,19 @@ async def test_a_deletion_is_a_new_state_for_the_render_cache() -> None:
     del text[0:1]
     after = await cache.render("d", content_key(doc), doc.get_update, ("text",))
     assert (before["text"].strip(), after["text"].strip()) == ("Hello", "ello")
+
+
+def test_activity_of_another_process_arriving_late_is_still_sent_once() -> None:
+    """Two processes number one document's activity under one lock and send it on after
+    commit: 7 (theirs) can arrive after 8 (ours). Everything up to the replay is not sent
+    again; later records are sent once each, in whatever order they come."""
+    viewer = Subscriber("d", "Vic", "#123456", limit=10)
+    viewer.replayed_to(5)
+    assert not viewer.note_activity(5)
+    assert not viewer.note_activity(3)
+    assert viewer.note_activity(6)
+    assert viewer.note_activity(8)
+    assert viewer.note_activity(7)  # late, still new
+    assert not viewer.note_activity(7)
+    assert not viewer.note_activity(8)
+    assert viewer.last_activity_id == 8
