@@ -10,21 +10,17 @@ their page on "their" process. Skipped unless ``SWELL_TEST_POSTGRES_URL`` and
 
 from __future__ import annotations
 
-import asyncio
 import os
-import uuid
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import expect
 from tests.cluster.conftest import REDIS_ENV, Cluster
-from tests.conftest import POSTGRES_ENV
+from tests.conftest import POSTGRES_ENV, fresh_postgres_database
 
 from e2e.api import create_doc, get_text
 from e2e.conftest import _failed, _fresh_output_dir
 from e2e.pages import NewPerson
-from swell.migrate import upgrade_database
 
 SYNC_MS = 3_000  # the contract says 1 s across processes; a browser on a busy machine gets more
 PRESENCE_MS = 5_000  # presence goes through edit bursts and event-stream renders
@@ -38,49 +34,14 @@ BOB = ("Bob", "#2f9e44")
 CAROL = ("Carol", "#e8590c")
 
 
-def _off_the_browser_thread(work: Callable[[], None]) -> None:
-    """Runs ``work`` on a thread of its own: Playwright's sync API keeps an event loop running
-    on the main thread once a browser is up, and ``asyncio.run`` (asyncpg's, Alembic's) refuses
-    to start under a running loop."""
-    with ThreadPoolExecutor(1) as pool:
-        pool.submit(work).result()
-
-
 @pytest.fixture(scope="module")
 def postgres_url() -> Iterator[str]:
-    """A fresh, migrated PostgreSQL database for this module, dropped at the end.
-
-    Not tests/conftest.py's ``postgres_url``: that one calls ``asyncio.run`` on the main thread,
-    which fails once an earlier e2e module has started the browser."""
+    """A fresh, migrated PostgreSQL database for this module, dropped at the end."""
     base = os.environ.get(POSTGRES_ENV)
     if not base:
         pytest.skip(f"{POSTGRES_ENV} is not set")
-    import asyncpg
-    from sqlalchemy.engine import make_url
-
-    url = make_url(base)
-    name = f"swell_e2e_{uuid.uuid4().hex[:12]}"
-    dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
-    fresh = url.set(database=name).render_as_string(hide_password=False)
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(dsn)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    def create() -> None:
-        asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-        upgrade_database(fresh)
-
-    _off_the_browser_thread(create)
-    try:
-        yield fresh
-    finally:
-        _off_the_browser_thread(
-            lambda: asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        )
+    with fresh_postgres_database(base, "swell_e2e") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -24,18 +26,18 @@ def _backends() -> list[str]:
     return ["sqlite", "postgres"] if os.environ.get(POSTGRES_ENV) else ["sqlite"]
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A fresh database for this test session, dropped at the end."""
-    base = os.environ.get(POSTGRES_ENV)
-    if not base:
-        pytest.skip(f"{POSTGRES_ENV} is not set")
+@contextlib.contextmanager
+def fresh_postgres_database(base: str, prefix: str = "swell_test") -> Iterator[str]:
+    """A new, migrated database beside ``base``'s, dropped at the end. The async steps run on a
+    thread of their own: under Playwright's sync API an event loop runs on the main thread,
+    and ``asyncio.run`` (asyncpg's, Alembic's) refuses to start there."""
     import asyncpg
     from sqlalchemy.engine import make_url
 
     url = make_url(base)
-    name = f"swell_test_{uuid.uuid4().hex[:12]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    fresh = url.set(database=name).render_as_string(hide_password=False)
 
     async def admin(sql: str) -> None:
         conn = await asyncpg.connect(dsn)
@@ -44,11 +46,29 @@ def postgres_url() -> Iterator[str]:
         finally:
             await conn.close()
 
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    fresh = url.set(database=name).render_as_string(hide_password=False)
-    upgrade_database(fresh)
-    yield fresh
-    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    def create() -> None:
+        asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+        upgrade_database(fresh)
+
+    def drop() -> None:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(create).result()
+        try:
+            yield fresh
+        finally:
+            pool.submit(drop).result()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh database for this test session, dropped at the end."""
+    base = os.environ.get(POSTGRES_ENV)
+    if not base:
+        pytest.skip(f"{POSTGRES_ENV} is not set")
+    with fresh_postgres_database(base) as url:
+        yield url
 
 
 @pytest.fixture(params=_backends())
