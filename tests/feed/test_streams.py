@@ -87,6 +87,9 @@ async def test_rotating_a_token_ends_the_streams_opened_with_it(server: ServerPr
         )
         assert r.status_code == 200
     started = time.monotonic()
+    # Its last event says why, so a page can tell at once instead of after a retry.
+    revoked = await viewer.wait_for(lambda e: e.event == "revoked", within=1.0)
+    assert revoked.data == {"role": "view"}
     await ended(viewer, within=1.0)
     assert time.monotonic() - started < 1.0
     # The edit token's stream goes on: it sees the viewer leave.

@@ -184,6 +184,12 @@ export function createFeed(options: FeedOptions): Feed {
       finish(); // before the server ends the stream: a reconnect would only get a 404
       options.onDeleted?.();
     },
+    revoked: () => {
+      // the token was replaced: ask now (a 401 ends the feed) instead of after the retry
+      closeSource();
+      if (timer !== null) clearTimeout(timer);
+      void reopen();
+    },
   };
 
   const onOpen = (): void => {

@@ -212,8 +212,12 @@ class FeedHub:
         elif isinstance(event, PeerLeft):
             feed.peer_left(event.peer)
         elif isinstance(event, TokenRotated):
-            # The old token stops now: streams opened with it end (a reconnect gets 401).
-            feed.end_viewers([v for v in feed.viewers.values() if v.role is event.role])
+            # The old token stops now: streams opened with it end (a reconnect gets 401). The
+            # last event says so, so a page need not wait out EventSource's retry to tell.
+            feed.end_viewers(
+                [v for v in feed.viewers.values() if v.role is event.role],
+                encode_event("revoked", {"role": event.role.value}),
+            )
         elif isinstance(event, RoomFailed):
             # Its viewers reconnect and get a fresh room; nothing rendered from this one is
             # sent any more (the feed is closed, a render still running is dropped).
