@@ -641,8 +641,9 @@ const saturation = async () => {
 }
 
 /** The highest rate runStep(rate) holds: the offered rate doubles from config.start_rate until a
- * step fails, then config.refine bisection steps between the last good rate and the first bad
- * one. A step failed on p99 alone is run once more: one burst of noise must not end the search. */
+ * step fails, then config.refine bisection steps (to a multiple of config.rate_unit) between the
+ * last good rate and the first bad one. A step failed on p99 alone is run once more: one burst
+ * of noise must not end the search. */
 const searchHeldRate = async (runStep, anyClosed) => {
   let good = null
   let bad = null
@@ -659,7 +660,8 @@ const searchHeldRate = async (runStep, anyClosed) => {
     if (s.ok) { good = s; rate *= 2 } else { bad = s; break }
   }
   for (let i = 0; i < (config.refine ?? 3) && good && bad && !bad.backlog_left && Date.now() < deadline; i++) {
-    const mid = Math.round((good.rate + bad.rate) / 2 / 50) * 50
+    const unit = config.rate_unit ?? 50
+    const mid = Math.round((good.rate + bad.rate) / 2 / unit) * unit
     if (mid <= good.rate || mid >= bad.rate || anyClosed()) break
     const s = await runChecked(mid)
     if (s.ok) good = s
@@ -1088,6 +1090,7 @@ const checkRooms = async (rooms, registry, { joiners = 0 } = {}) => {
 const manyRooms = async () => {
   const setup = await setupRooms()
   const { registry, rooms, clients, order, perRoom } = setup
+  await mark('settle') // the runner waits until the servers are done with the connects
   const limit = config.p99_limit_ms ?? 100
   const stepMs = (config.step_s ?? 3) * 1000
   const warmMs = (config.warmup_s ?? 0.5) * 1000
@@ -1182,6 +1185,7 @@ const failover = async () => {
   const resynced = (c) => c.backAt !== undefined && c.peers.every((d) => (c.ptrs.get(d.doc.clientID) ?? 0) >= pre(d) && (d.ptrs.get(c.doc.clientID) ?? 0) >= pre(c))
   const victims = clients.filter((c) => c.base === victim)
   const waiting = new Set(victims)
+  await mark('settle') // the runner waits until the servers are done with the connects
   const typing = typeAt(order, config.rate, beforeMs + afterMs, tagOf, perRoom - 1)
   await sleep(beforeMs)
   for (const c of clients) preKill.set(c.doc.clientID, registry.bySender.get(c.doc.clientID).clocks.length)
