@@ -370,7 +370,7 @@ class StepCpu:
 
     def __call__(self, mark: Json) -> None:
         if mark["name"] == "settle":
-            self.settled_s = settle(self.servers, self.quick)
+            self.settled_s += settle(self.servers, self.quick)
         elif mark["name"] == "step-start":
             self.start = cpu_sample(self.pids)
         elif mark["name"] == "step-end" and self.start is not None:
