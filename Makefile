@@ -78,8 +78,13 @@ chromium: ## make sure a Chromium exists for the browser tests (Debian's, from a
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; \
 	fi
 
+# The several-process scenarios need a PostgreSQL server (each layout gets a fresh database)
+# and a Redis (each layout its own key prefix).
+BENCH_POSTGRES_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
+BENCH_REDIS_URL ?= redis://127.0.0.1:6379/0
+
 bench: install install-bench web bench/node_modules/.installed bench/.venv-peers/.installed ## the benchmark suite (about 40 minutes; see docs/performance.md)
-	$(BIN)/python -m bench $(BENCH_ARGS)
+	$(BIN)/python -m bench --postgres-url $(BENCH_POSTGRES_URL) --redis-url $(BENCH_REDIS_URL) $(BENCH_ARGS)
 
 bench-smoke: install install-bench web bench/node_modules/.installed bench/.venv-peers/.installed ## the suite's smoke version against every server (seconds, convergence only)
 	$(BIN)/python -m bench --quick $(BENCH_ARGS)
