@@ -42,6 +42,16 @@ def text_of(room: object) -> str:
     return str(room.doc.get("text", type=Text))  # type: ignore[attr-defined]
 
 
+@pytest.fixture
+async def processes(store: MemoryDocumentStore) -> AsyncIterator[tuple[Process, Process]]:
+    """Two processes joined by one relay; every room they opened is closed afterwards."""
+    relay = InProcessRelay()
+    pair = Process(store, relay), Process(store, relay.sibling())
+    yield pair
+    for process in pair:
+        await process.rooms.close_all()
+
+
 class Process:
     """A registry with its own relay and event bus, as one server process has."""
 
@@ -55,9 +65,10 @@ class Process:
         )
 
 
-async def test_updates_and_awareness_cross_the_relay(store: MemoryDocumentStore) -> None:
-    relay = InProcessRelay()
-    one, two = Process(store, relay), Process(store, relay.sibling())
+async def test_updates_and_awareness_cross_the_relay(
+    store: MemoryDocumentStore, processes: tuple[Process, Process]
+) -> None:
+    one, two = processes
     room_one, room_two = await one.rooms.acquire("r1"), await two.rooms.acquire("r1")
     ada, grace = Peer(Role.EDIT), Peer(Role.EDIT)
     room_one.join(ada)
@@ -98,16 +109,11 @@ async def test_updates_and_awareness_cross_the_relay(store: MemoryDocumentStore)
     await wait_until(lambda: not any(p.name == "Ada" for p in room_two.participants()))
     assert any(isinstance(e, PeerLeft) and e.remote for e in two.events)
 
-    for process, room in ((one, room_one), (two, room_two)):
-        process.rooms.release(room)
-        await process.rooms.close_all()
-
 
 async def test_both_write_and_every_revision_is_stored_once_gapless(
-    store: MemoryDocumentStore,
+    store: MemoryDocumentStore, processes: tuple[Process, Process]
 ) -> None:
-    relay = InProcessRelay()
-    one, two = Process(store, relay), Process(store, relay.sibling())
+    one, two = processes
     room_one, room_two = await one.rooms.acquire("r1"), await two.rooms.acquire("r1")
     ada, grace = Peer(Role.EDIT), Peer(Role.EDIT)
     room_one.join(ada)
@@ -123,16 +129,12 @@ async def test_both_write_and_every_revision_is_stored_once_gapless(
     await wait_until(lambda: room_one.rev == room_two.rev == store._journal("r1").rev)
     revs = [row.revision.rev for row in store._journal("r1").rows]
     assert revs == list(range(1, len(revs) + 1))
-    for process, room in ((one, room_one), (two, room_two)):
-        process.rooms.release(room)
-        await process.rooms.close_all()
 
 
 async def test_a_change_waits_for_the_ones_under_it_then_a_gap_is_read_from_storage(
-    store: MemoryDocumentStore,
+    processes: tuple[Process, Process],
 ) -> None:
-    relay = InProcessRelay()
-    one, two = Process(store, relay), Process(store, relay.sibling())
+    one, two = processes
     room_one, room_two = await one.rooms.acquire("r1"), await two.rooms.acquire("r1")
     ada, grace = Peer(Role.EDIT), Peer(Role.EDIT)
     room_one.join(ada)
@@ -141,6 +143,7 @@ async def test_a_change_waits_for_the_ones_under_it_then_a_gap_is_read_from_stor
     _, ups = edits(3)
     # Revisions 1 and 2 reach storage but their entries are lost on the way...
     published: list[RelayedChange] = []
+    relay = one.relay
     real_publish = relay.publish
     relay.publish = lambda doc_id, entry: (  # type: ignore[method-assign]
         published.append(entry) if isinstance(entry, RelayedChange) else real_publish(doc_id, entry)
@@ -167,14 +170,10 @@ async def test_a_change_waits_for_the_ones_under_it_then_a_gap_is_read_from_stor
     await room_two.flush()
     assert room_two.doc.get_state() == before
     assert not [f for f in frames(grace) if f[:2] == b"\x00\x02"]
-    for process, room in ((one, room_one), (two, room_two)):
-        process.rooms.release(room)
-        await process.rooms.close_all()
 
 
-async def test_a_dead_process_presence_and_awareness_go(store: MemoryDocumentStore) -> None:
-    relay = InProcessRelay()
-    one, two = Process(store, relay), Process(store, relay.sibling())
+async def test_a_dead_process_presence_and_awareness_go(processes: tuple[Process, Process]) -> None:
+    one, two = processes
     room_one, room_two = await one.rooms.acquire("r1"), await two.rooms.acquire("r1")
     ada, grace = Peer(Role.EDIT), Peer(Role.EDIT)
     room_one.join(ada)
@@ -183,20 +182,18 @@ async def test_a_dead_process_presence_and_awareness_go(store: MemoryDocumentSto
     await wait_until(lambda: 77 in room_two.awareness.states)
     await wait_until(lambda: any(p.name == "Ada" for p in room_two.participants()))
     frames(grace)
-    relay.gone()  # process one died: its lease expired
+    one.relay.gone()  # process one died: its lease expired
     await wait_until(lambda: 77 not in room_two.awareness.states)
     assert not any(p.name == "Ada" for p in room_two.participants())
     assert any(f[0] == 1 and decode_awareness(f) == {77: None} for f in frames(grace))
-    for process, room in ((one, room_one), (two, room_two)):
-        process.rooms.release(room)
-        await process.rooms.close_all()
 
 
 async def test_a_room_loaded_while_another_writes_misses_nothing_and_repeats_nothing(
-    store: MemoryDocumentStore, monkeypatch: pytest.MonkeyPatch
+    store: MemoryDocumentStore,
+    processes: tuple[Process, Process],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    relay = InProcessRelay()
-    one, two = Process(store, relay), Process(store, relay.sibling())
+    one, two = processes
     room_one = await one.rooms.acquire("r1")
     ada = Peer(Role.EDIT)
     room_one.join(ada)
@@ -247,6 +244,3 @@ async def test_a_room_loaded_while_another_writes_misses_nothing_and_repeats_not
     revisions = list(range(1, loaded[0] + 1))
     revisions += [rev for first, last in applied for rev in range(first, last + 1)]
     assert revisions == list(range(1, room_one.rev + 1))
-    for process, room in ((one, room_one), (two, room_two)):
-        process.rooms.release(room)
-        await process.rooms.close_all()
