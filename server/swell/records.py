@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 ANONYMOUS = ""
 """The author a Yjs client id is bound to when an anonymous connection used it first."""
@@ -115,6 +116,25 @@ class StoredHistory:
 
     chunks: Sequence[Chunk]
     rows: Sequence[JournalRow]
+
+
+class NewActivity(Protocol):
+    """An activity event to store (the recorder's entries fit it; the log stores them)."""
+
+    @property
+    def doc_id(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def user(self) -> str: ...
+    @property
+    def summary(self) -> str: ...
+    @property
+    def author_id(self) -> str | None: ...
+    @property
+    def from_rev(self) -> int | None: ...
+    @property
+    def to_rev(self) -> int | None: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,25 +4,56 @@ their own, names from the author before anything a client claims."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+import contextlib
+import logging
+import sqlite3
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field, replace
 
 import pytest
-from sqlalchemy import delete
+from sqlalchemy import delete, text
+from sqlalchemy import event as sa_event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from swell.collab.activity import ActivityRecorder
-from swell.collab.events import DocumentCreated, DocumentEdited, Participant, PeerChanged
+from swell.collab.events import (
+    DocumentCreated,
+    DocumentEdited,
+    DocumentRenamed,
+    Participant,
+    PeerChanged,
+)
 from swell.collab.peer import Role
+from swell.collab.ports import NewActivity
 from swell.records import ActivityRecord, AuthorRecord
 from swell.storage.activity_log import SqlActivityLog
 from swell.storage.authors import SqlAuthorDirectory
 from swell.storage.catalog import SqlDocumentCatalog
 from swell.storage.engine import create_engine, create_session_factory
 from swell.storage.models import Author
+from tests.client import wait_until
 
 pytestmark = pytest.mark.timeout(30)
 
 DOC = "act1"
+
+
+@dataclass
+class CountedLog:
+    """The real activity log, with the batches it was asked to store."""
+
+    log: SqlActivityLog
+    batches: list[list[str]] = field(default_factory=list)  # each batch's summaries
+
+    async def append_activities(self, entries: Sequence[NewActivity]) -> list[ActivityRecord]:
+        self.batches.append([entry.summary for entry in entries])
+        return await self.log.append_activities(entries)
+
+    async def list_activity(
+        self, doc_id: str, after_seq: int | None, limit: int
+    ) -> tuple[list[ActivityRecord], int, int]:
+        return await self.log.list_activity(doc_id, after_seq, limit)
 
 
 @dataclass
@@ -31,6 +62,8 @@ class Setup:
     log: SqlActivityLog
     ada: AuthorRecord
     grace: AuthorRecord
+    engine: AsyncEngine
+    database_url: str
 
 
 @pytest.fixture
@@ -44,7 +77,7 @@ async def setup(database_url: str) -> AsyncIterator[Setup]:
     log = SqlActivityLog(sessions)
     # bursts that only an interruption or the flush ends: the test decides where they end
     recorder = ActivityRecorder(log, burst_seconds=60)
-    yield Setup(recorder, log, ada, grace)
+    yield Setup(recorder, log, ada, grace, engine, database_url)
     # The PostgreSQL database is shared by the session: leave it as it was found.
     await SqlDocumentCatalog(sessions).delete_document(DOC)
     async with engine.begin() as connection:
@@ -146,3 +179,172 @@ async def test_joins_and_creation_carry_the_author_with_its_current_name(setup: 
         ("join", "Bob joined", None),
     ]
     assert all(r.from_rev is None and r.to_rev is None for r in records)
+
+
+def renamed(title: str, doc_id: str = DOC) -> DocumentRenamed:
+    return DocumentRenamed(doc_id, title, "Ada")
+
+
+def commits(engine: AsyncEngine) -> list[int]:
+    """A counter of the transactions committed on ``engine`` from now on."""
+    counted = [0]
+
+    def on_commit(_connection: object) -> None:
+        counted[0] += 1
+
+    sa_event.listen(engine.sync_engine, "commit", on_commit)
+    return counted
+
+
+@contextlib.asynccontextmanager
+async def activity_writes_held(database_url: str) -> AsyncIterator[None]:
+    """Another connection holds what an activity write of ``DOC`` waits for (PostgreSQL: the
+    document's advisory lock; SQLite: the write lock), until the block ends."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        holder = sqlite3.connect(str(url.database), isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        return
+    engine = create_engine(database_url)
+    key = {"key": f"swell:activity:{DOC}"}
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(
+                text("SELECT pg_advisory_lock(hashtextextended(:key, 0))"), key
+            )
+            try:
+                yield
+            finally:
+                await connection.execute(
+                    text("SELECT pg_advisory_unlock(hashtextextended(:key, 0))"), key
+                )
+    finally:
+        await engine.dispose()
+
+
+async def test_entries_recorded_while_a_write_is_in_flight_go_into_one_transaction(
+    setup: Setup,
+) -> None:
+    """Group commit: the first entry is written at once (no delay), the twenty recorded while
+    that write waits for the database go into the next batch, one transaction; listeners
+    get every record once, in order, numbered on; flush waits for all of it."""
+    counted = CountedLog(setup.log)
+    recorder = ActivityRecorder(counted, burst_seconds=60)
+    delivered: list[ActivityRecord] = []
+    recorder.listen(delivered.append)
+    transactions = commits(setup.engine)
+    async with activity_writes_held(setup.database_url):
+        recorder.on_event(renamed("T0"))
+        await wait_until(lambda: len(counted.batches) == 1)  # written at once: in flight
+        for i in range(1, 21):
+            recorder.on_event(renamed(f"T{i}"))
+    await recorder.flush()
+    titles = [f"Ada renamed the document to “T{i}”" for i in range(21)]
+    assert counted.batches == [titles[:1], titles[1:]]
+    assert transactions[0] == 2
+    assert [(r.seq, r.summary) for r in delivered] == list(enumerate(titles, start=1))
+    records, _, _ = await setup.log.list_activity(DOC, None, 100)
+    assert [(r.seq, r.summary) for r in records] == list(enumerate(titles, start=1))
+
+
+async def test_an_idle_entry_is_written_without_waiting_for_a_flush(setup: Setup) -> None:
+    delivered: list[ActivityRecord] = []
+    setup.recorder.listen(delivered.append)
+    setup.recorder.on_event(renamed("Now"))
+    await wait_until(lambda: len(delivered) == 1, within=5)
+    assert delivered[0].summary == "Ada renamed the document to “Now”"
+
+
+async def test_a_document_that_fails_loses_no_other_documents_activity(
+    setup: Setup, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One batch with entries of a document the database refuses (a trigger: a real failure
+    of a real statement), of one deleted meanwhile and of a good one: the good one's are
+    stored, the failure is logged with its document, and the writer goes on."""
+    catalog = SqlDocumentCatalog(create_session_factory(setup.engine))
+    for doc_id in ("act-refused", "act-deleted"):
+        await catalog.create_document(doc_id, "T", b"e" * 32, b"v" * 32)
+    await catalog.delete_document("act-deleted")
+    postgres = setup.engine.dialect.name == "postgresql"
+    async with setup.engine.begin() as connection:
+        if postgres:
+            await connection.execute(
+                text(
+                    "CREATE FUNCTION refuse_activity() RETURNS trigger AS $$ BEGIN"
+                    " IF NEW.document_id = 'act-refused' THEN RAISE EXCEPTION 'refused'; END IF;"
+                    " RETURN NEW; END $$ LANGUAGE plpgsql"
+                )
+            )
+            await connection.execute(
+                text(
+                    "CREATE TRIGGER refuse_activity BEFORE INSERT ON activities"
+                    " FOR EACH ROW EXECUTE FUNCTION refuse_activity()"
+                )
+            )
+        else:
+            await connection.execute(
+                text(
+                    "CREATE TRIGGER refuse_activity BEFORE INSERT ON activities"
+                    " WHEN NEW.document_id = 'act-refused'"
+                    " BEGIN SELECT RAISE(ABORT, 'refused'); END"
+                )
+            )
+    counted = CountedLog(setup.log)
+    recorder = ActivityRecorder(counted, burst_seconds=60)
+    delivered: list[ActivityRecord] = []
+    recorder.listen(delivered.append)
+    try:
+        with caplog.at_level(logging.WARNING, logger="swell.collab.activity"):
+            for event in (
+                renamed("A1"),
+                renamed("bad", "act-refused"),
+                renamed("gone", "act-deleted"),
+                renamed("A2"),
+            ):
+                recorder.on_event(event)
+            await recorder.flush()
+            assert len(counted.batches[0]) == 4  # all of them in one batch first
+            assert [r.summary[-4:-1] for r in delivered] == ["“A1", "“A2"]
+            failures = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+            assert any("act-refused" in m for m in failures), failures
+            recorder.on_event(renamed("A3"))
+            await recorder.flush()
+    finally:
+        async with setup.engine.begin() as connection:
+            await connection.execute(
+                text("DROP TRIGGER refuse_activity" + (" ON activities" if postgres else ""))
+            )
+            if postgres:
+                await connection.execute(text("DROP FUNCTION refuse_activity()"))
+        await catalog.delete_document("act-refused")
+    records, _, _ = await setup.log.list_activity(DOC, None, 100)
+    assert [(r.seq, r.summary[-4:-1]) for r in records] == [(1, "“A1"), (2, "“A2"), (3, "“A3")]
+    assert [r.seq for r in delivered] == [1, 2, 3]
+
+
+async def test_entries_beyond_the_bound_drop_the_oldest_while_the_database_hangs(
+    setup: Setup, caplog: pytest.LogCaptureFixture
+) -> None:
+    counted = CountedLog(setup.log)
+    recorder = ActivityRecorder(counted, burst_seconds=60, max_queued=5)
+    delivered: list[ActivityRecord] = []
+    recorder.listen(delivered.append)
+    with caplog.at_level(logging.WARNING, logger="swell.collab.activity"):
+        async with activity_writes_held(setup.database_url):
+            recorder.on_event(renamed("T0"))
+            await wait_until(lambda: len(counted.batches) == 1)  # T0's write is in flight
+            for i in range(1, 13):
+                recorder.on_event(renamed(f"T{i}"))  # five are kept waiting, at most
+        await recorder.flush()
+    assert [r.summary for r in delivered] == [
+        f"Ada renamed the document to “T{i}”" for i in (0, 8, 9, 10, 11, 12)
+    ]
+    assert [r.seq for r in delivered] == [1, 2, 3, 4, 5, 6]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert any("dropping the oldest" in m for m in warnings), warnings
+    assert any("7 activity entries were dropped" in m for m in warnings), warnings

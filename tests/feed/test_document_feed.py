@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Sequence
 
 import pytest
 from pycrdt import Doc, XmlElement, XmlFragment, XmlText, create_update_message
 
 from swell.collab.events import DocumentEdited, Participant, PeerChanged, PeerLeft
 from swell.collab.peer import Peer, Role
-from swell.collab.ports import ActivityRecord
+from swell.collab.ports import ActivityRecord, NewActivity
 from swell.collab.room import Room
 from swell.feed.document_feed import BROADCAST_SLICE, DocumentFeed
 from swell.feed.hub import FeedHub
@@ -120,7 +121,7 @@ async def test_a_render_from_a_room_that_failed_meanwhile_is_never_sent(
 
 
 class NoActivity:
-    async def append_activity(self, doc_id: str, kind: str, user: str, summary: str) -> None:
+    async def append_activities(self, entries: Sequence[NewActivity]) -> list[ActivityRecord]:
         raise AssertionError("not stored here")
 
     async def list_activity(

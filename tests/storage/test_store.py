@@ -7,17 +7,27 @@ import asyncio
 import contextlib
 import os
 import random
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from pycrdt import Doc, Text
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from swell.migrate import upgrade_database
-from swell.records import ANONYMOUS, Chunk, NewestRevision, StoredState
+from swell.records import (
+    ANONYMOUS,
+    ActivityRecord,
+    AuthorRecord,
+    Chunk,
+    NewestRevision,
+    StoredState,
+)
 from swell.storage.activity_log import SqlActivityLog
 from swell.storage.authors import SqlAuthorDirectory
 from swell.storage.catalog import SqlDocumentCatalog
@@ -288,23 +298,203 @@ async def test_concurrent_writers_through_two_engines_get_gapless_revisions(
 async def test_deleting_a_document_deletes_its_content(stores: Stores) -> None:
     await new_doc(stores, "doc-d")
     await stores.documents.append_changes("doc-d", as_changes(updates(1)), {})
-    await stores.activity.append_activity("doc-d", "created", "Ada", "Ada created it")
+    await stores.activity.append_activities([Entry("doc-d", "created", "Ada", "Ada created it")])
     await stores.catalog.delete_document("doc-d")
     assert await stores.documents.count_updates("doc-d") == 0
     assert await stores.activity.list_activity("doc-d", None, 10) == ([], 0, 0)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """An activity to store (what ``NewActivity`` asks for)."""
+
+    doc_id: str
+    kind: str
+    user: str
+    summary: str
+    author_id: str | None = None
+    from_rev: int | None = None
+    to_rev: int | None = None
 
 
 async def test_activity_is_numbered_per_document(stores: Stores) -> None:
     await new_doc(stores, "doc-e")
     await new_doc(stores, "doc-f")
     for i in range(3):
-        await stores.activity.append_activity("doc-e", "edit", "Ada", f"e{i}")
-    other = await stores.activity.append_activity("doc-f", "edit", "Bob", "f0")
+        await stores.activity.append_activities([Entry("doc-e", "edit", "Ada", f"e{i}")])
+    [other] = await stores.activity.append_activities([Entry("doc-f", "edit", "Bob", "f0")])
     assert other.seq == 1
     records, oldest, newest = await stores.activity.list_activity("doc-e", None, 2)
     assert [r.seq for r in records] == [2, 3] and (oldest, newest) == (1, 3)
     records, _, _ = await stores.activity.list_activity("doc-e", 1, 50)
     assert [r.summary for r in records] == ["e1", "e2"]
+
+
+async def test_a_batch_numbers_each_of_its_documents_on_from_its_newest(stores: Stores) -> None:
+    """Several documents in one batch, and batch after batch: each document's entries get
+    the next numbers in the order given, and the records come back in that order."""
+    await new_doc(stores, "doc-ba")
+    await new_doc(stores, "doc-bb")
+    first = await stores.activity.append_activities(
+        [
+            Entry("doc-ba", "join", "Ada", "a1"),
+            Entry("doc-bb", "join", "Bob", "b1"),
+            Entry("doc-ba", "edit", "Ada", "a2", from_rev=1, to_rev=4),
+        ]
+    )
+    second = await stores.activity.append_activities(
+        [Entry("doc-bb", "edit", "Bob", "b2"), Entry("doc-ba", "leave", "Ada", "a3")]
+    )
+    assert [(r.document_id, r.seq, r.summary) for r in first + second] == [
+        ("doc-ba", 1, "a1"),
+        ("doc-bb", 1, "b1"),
+        ("doc-ba", 2, "a2"),
+        ("doc-bb", 2, "b2"),
+        ("doc-ba", 3, "a3"),
+    ]
+    assert (first[2].from_rev, first[2].to_rev) == (1, 4)
+    assert all(r.at.tzinfo is not None for r in first + second)
+    records, oldest, newest = await stores.activity.list_activity("doc-ba", None, 10)
+    assert [(r.seq, r.summary, r.kind) for r in records] == [
+        (1, "a1", "join"),
+        (2, "a2", "edit"),
+        (3, "a3", "leave"),
+    ]
+    assert (oldest, newest) == (1, 3)
+    assert (records[1].from_rev, records[1].to_rev) == (1, 4)
+    assert await stores.activity.append_activities([]) == []
+
+
+async def test_a_batch_resolves_its_authors_current_names(stores: Stores) -> None:
+    await new_doc(stores, "doc-authors")
+    directory = SqlAuthorDirectory(create_session_factory(stores.engine))
+    ada = await directory.create_author("batch-ada", "Ada", "#123456", b"A" * 32)
+    grace = await directory.create_author("batch-grace", "Grace", "#654321", b"G" * 32)
+    await directory.update_author("batch-grace", name="Grace H.")
+    records = await stores.activity.append_activities(
+        [
+            Entry("doc-authors", "join", "Ada", "a", author_id=ada.id),
+            Entry("doc-authors", "join", "Zoë", "anonymous"),
+            Entry("doc-authors", "join", "Grace", "g", author_id=grace.id),
+            Entry("doc-authors", "edit", "Ada", "a again", author_id=ada.id),
+            Entry("doc-authors", "join", "Ghost", "unknown", author_id="no-such-author"),
+        ]
+    )
+    assert [r.author for r in records] == [
+        ada,
+        None,
+        AuthorRecord("batch-grace", "Grace H.", "#654321"),
+        ada,
+        None,
+    ]
+
+
+async def test_a_document_deleted_meanwhile_fails_no_other_in_its_batch(stores: Stores) -> None:
+    await new_doc(stores, "doc-kept")
+    await new_doc(stores, "doc-deleted")
+    await stores.catalog.delete_document("doc-deleted")
+    records = await stores.activity.append_activities(
+        [
+            Entry("doc-kept", "join", "Ada", "k1"),
+            Entry("doc-deleted", "join", "Ada", "gone"),
+            Entry("doc-never", "join", "Ada", "never"),
+            Entry("doc-kept", "leave", "Ada", "k2"),
+        ]
+    )
+    assert [(r.document_id, r.seq) for r in records] == [("doc-kept", 1), ("doc-kept", 2)]
+    assert await stores.activity.list_activity("doc-deleted", None, 10) == ([], 0, 0)
+    assert await stores.activity.append_activities([Entry("doc-deleted", "join", "A", "x")]) == []
+
+
+async def test_batches_prune_the_oldest_activity(stores: Stores) -> None:
+    """With ``keep`` 5, pruning runs whenever a batch's numbers pass a multiple of 5."""
+    await new_doc(stores, "doc-prune")
+    log = SqlActivityLog(create_session_factory(stores.engine), keep=5)
+    expected = [(0, 0), (1, 3), (2, 6), (2, 9), (8, 12)]
+    assert await log.list_activity("doc-prune", None, 100) == ([], 0, 0)
+    for batch in range(1, 5):
+        await log.append_activities(
+            [Entry("doc-prune", "edit", "Ada", f"{batch}.{i}") for i in range(3)]
+        )
+        records, oldest, newest = await log.list_activity("doc-prune", None, 100)
+        assert (oldest, newest) == expected[batch], batch
+        assert [r.seq for r in records] == list(range(oldest, newest + 1))
+
+
+async def waiting(engine: AsyncEngine) -> int:
+    """Connections of this database waiting for a lock (a new transaction each time:
+    ``pg_stat_activity`` is a snapshot per transaction)."""
+    async with engine.connect() as connection:
+        return int(
+            await connection.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                    " AND datname = current_database()"
+                )
+            )
+        )
+
+
+async def test_concurrent_batches_of_one_document_are_numbered_once(database_url: str) -> None:
+    """Two writers (on PostgreSQL two engines, as two processes would be; SQLite has one
+    writing process) each storing batches of two documents, listed in opposite orders: every
+    number of each document exists once, each writer's own in order, and the advisory locks
+    (taken in sorted order) never deadlock. On PostgreSQL a third connection first holds
+    doc-cx's advisory lock and keeps anyone from inserting activity until both writers wait
+    (for the lock, or, were it not taken, to insert the numbers they read), so that their
+    first batches surely run at the same moment."""
+    postgres = make_url(database_url).get_backend_name() == "postgresql"
+    engines = [create_engine(database_url) for _ in range(3 if postgres else 1)]
+    try:
+        logs = [SqlActivityLog(create_session_factory(e)) for e in engines[:2]]
+        catalog = SqlDocumentCatalog(create_session_factory(engines[0]))
+        for doc_id in ("doc-cx", "doc-cy"):
+            await catalog.create_document(doc_id, "T", b"e" * 32, b"v" * 32)
+
+        async def writer(
+            log: SqlActivityLog, name: str, docs: tuple[str, str]
+        ) -> list[ActivityRecord]:
+            stored: list[ActivityRecord] = []
+            for n in range(15):
+                batch = [Entry(doc_id, "edit", name, f"{name}{n}.{doc_id}") for doc_id in docs]
+                batch += [Entry(docs[0], "edit", name, f"{name}{n}.more")]
+                stored += await log.append_activities(batch)
+            return stored
+
+        async def both() -> tuple[list[ActivityRecord], list[ActivityRecord]]:
+            a, b = await asyncio.gather(
+                writer(logs[0], "A", ("doc-cx", "doc-cy")),
+                writer(logs[-1], "B", ("doc-cy", "doc-cx")),
+            )
+            return a, b
+
+        if postgres:
+            async with engines[2].begin() as holder:
+                await holder.execute(
+                    text(
+                        "SELECT pg_advisory_xact_lock(hashtextextended('swell:activity:doc-cx', 0))"
+                    )
+                )
+                await holder.execute(text("LOCK TABLE activities IN SHARE MODE"))  # no INSERT
+                running = asyncio.ensure_future(both())
+                deadline = time.monotonic() + 10
+                while await waiting(engines[0]) < 2:
+                    assert time.monotonic() < deadline, "the writers never waited"
+                    await asyncio.sleep(0.01)
+            a, b = await running
+        else:
+            a, b = await both()
+        for doc_id in ("doc-cx", "doc-cy"):
+            mine = [[r.seq for r in w if r.document_id == doc_id] for w in (a, b)]
+            assert sorted(mine[0] + mine[1]) == list(range(1, 46)), doc_id
+            assert all(seqs == sorted(seqs) for seqs in mine), doc_id
+            records, _, _ = await logs[0].list_activity(doc_id, None, 100)
+            assert [r.seq for r in records] == list(range(1, 46))
+            by_seq = {r.seq: r.summary for r in a + b if r.document_id == doc_id}
+            assert [r.summary for r in records] == [by_seq[r.seq] for r in records]
+    finally:
+        for engine in engines:
+            await engine.dispose()
 
 
 async def test_the_newest_revision_is_read_without_any_blob(journal: Journal) -> None:

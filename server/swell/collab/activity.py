@@ -4,14 +4,19 @@ sockets, one socket's) consecutive revisions of a document; it ends after a few 
 after a long stretch of typing, or as soon as somebody else changes the document, so that each
 burst covers revisions ``from_rev``..``to_rev`` of one person. A restore is an entry of its own.
 Joining and leaving are debounced by name: someone reconnecting in a loop is one "joined", and
-"left" is written only once they stayed away for that quiet time."""
+"left" is written only once they stayed away for that quiet time.
+
+Entries are written by group commit: ``_record`` only queues; one writer task (started when
+something is queued and none runs) stores everything queued in one batch, one transaction, and
+what arrives meanwhile goes into the next. Idle, an entry is written at once; under load,
+batches grow by themselves while a write is in flight."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -33,6 +38,11 @@ log = logging.getLogger(__name__)
 
 SOMEONE = "Someone"
 MAX_BURST_SECONDS = 60.0
+MAX_QUEUED = 10_000
+"""Entries waiting for the database at most (small: a few hundred bytes each). Beyond, the
+oldest are dropped, with a warning: a database that hangs must not grow memory without end."""
+MAX_BATCH = 1_000
+"""Entries in one transaction at most; the rest go into the next one straight after."""
 
 
 @dataclass
@@ -62,6 +72,15 @@ class _Entry:
     from_rev: int | None
     to_rev: int | None
 
+    @property
+    def author_id(self) -> str | None:
+        return self.author.id if self.author is not None else None
+
+
+def _listed(docs: list[str], most: int = 20) -> str:
+    shown = ", ".join(docs[:most])
+    return shown if len(docs) <= most else f"{shown} and {len(docs) - most} more"
+
 
 def summarize_edit(name: str, added: int, removed: int) -> str:
     def chars(n: int) -> str:
@@ -83,6 +102,8 @@ class ActivityRecorder:
         *,
         burst_seconds: float,
         leave_seconds: float | None = None,
+        max_queued: int = MAX_QUEUED,
+        max_batch: int = MAX_BATCH,
     ) -> None:
         self._log = activity_log
         self._burst_seconds = burst_seconds
@@ -93,9 +114,11 @@ class ActivityRecorder:
         self._present: dict[tuple[str, str], int] = {}  # (doc, name) -> sockets with it
         self._authors: dict[tuple[str, str], AuthorRecord] = {}  # (doc, name) -> its author
         self._leaving: dict[tuple[str, str], asyncio.TimerHandle] = {}  # (doc, name)
-        self._locks: dict[str, asyncio.Lock] = {}
-        self._writing: dict[str, int] = {}  # stores under way per document (lock pruning)
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._queue: deque[_Entry] = deque()  # recorded, not yet taken into a batch
+        self._max_queued = max(1, max_queued)
+        self._max_batch = max(1, max_batch)
+        self._writer: asyncio.Task[None] | None = None  # the one writer, while there is work
+        self._dropped = 0  # entries dropped since the last warning about it
         self._listeners: list[Callable[[ActivityRecord], None]] = []
 
     def listen(self, listener: Callable[[ActivityRecord], None]) -> None:
@@ -307,39 +330,95 @@ class ActivityRecorder:
         from_rev: int | None = None,
         to_rev: int | None = None,
     ) -> None:
-        entry = _Entry(doc_id, kind, user, summary, author, from_rev, to_rev)
-        task = asyncio.get_running_loop().create_task(self._store(entry))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        if len(self._queue) >= self._max_queued:
+            dropped = self._queue.popleft()
+            self._dropped += 1
+            if self._dropped == 1:
+                log.warning(
+                    "%d activity entries wait for the database: dropping the oldest (%s of %s)",
+                    len(self._queue) + 1,
+                    dropped.kind,
+                    dropped.doc_id,
+                )
+        self._queue.append(_Entry(doc_id, kind, user, summary, author, from_rev, to_rev))
+        if self._writer is None:
+            self._writer = asyncio.get_running_loop().create_task(self._write_queued())
 
-    async def _store(self, entry: _Entry) -> None:
-        # One at a time per document: the sequence numbers must come out in order.
-        doc_id, kind = entry.doc_id, entry.kind
-        lock = self._locks.setdefault(doc_id, asyncio.Lock())
-        self._writing[doc_id] = self._writing.get(doc_id, 0) + 1
+    async def _write_queued(self) -> None:
+        """The one writer: batch after batch until the queue is empty, then it ends (and the
+        next entry starts a new one). One batch at a time is what keeps each document's
+        records in the order they were recorded, numbered increasingly, delivered once."""
         try:
-            async with lock:
+            while self._queue:
+                if self._dropped:
+                    log.warning("%d activity entries were dropped (queue full)", self._dropped)
+                    self._dropped = 0
+                batch = [
+                    self._queue.popleft() for _ in range(min(len(self._queue), self._max_batch))
+                ]
                 try:
-                    record = await self._log.append_activity(
-                        doc_id,
-                        kind,
-                        entry.user,
-                        entry.summary,
-                        author_id=entry.author.id if entry.author is not None else None,
-                        from_rev=entry.from_rev,
-                        to_rev=entry.to_rev,
-                    )
-                except Exception:
-                    # The document may have been deleted meanwhile; never worth a crash.
-                    log.warning("could not store %s activity for %s", kind, doc_id, exc_info=True)
-                    return
+                    records = await self._store(batch)
+                except Exception:  # a bug: the entries are lost, the writer goes on
+                    log.exception("activity writer failed on %d entries", len(batch))
+                    continue
+                self._deliver(records)
         finally:
-            self._writing[doc_id] -= 1
-            if not self._writing[doc_id]:
-                del self._writing[doc_id]
-                del self._locks[doc_id]
-        for listener in self._listeners:
-            listener(record)
+            self._writer = None  # no await since the queue was seen empty: nothing is missed
+
+    async def _store(self, batch: list[_Entry]) -> list[ActivityRecord]:
+        """One transaction for the batch. A document deleted meanwhile is left out by the
+        log itself. If the batch fails anyway (a delete racing the write, a row the database
+        refuses), each document is tried again on its own, so that one document never loses
+        the others' entries: what fails then is logged with its documents and dropped."""
+        docs = sorted({entry.doc_id for entry in batch})
+        try:
+            records = await self._log.append_activities(batch)
+        except Exception:
+            if len(docs) == 1:
+                log.warning(
+                    "could not store %d activity entries of %s", len(batch), docs[0], exc_info=True
+                )
+                return []
+            log.warning(
+                "could not store %d activity entries of %d documents (%s): each on its own now",
+                len(batch),
+                len(docs),
+                _listed(docs),
+                exc_info=True,
+            )
+            return await self._store_each(batch, docs)
+        gone = set(docs).difference(record.document_id for record in records)
+        if gone:
+            log.info("activity of deleted documents not stored: %s", _listed(sorted(gone)))
+        return records
+
+    async def _store_each(self, batch: list[_Entry], docs: list[str]) -> list[ActivityRecord]:
+        records: list[ActivityRecord] = []
+        failed: list[str] = []
+        error: Exception | None = None
+        for doc_id in docs:
+            mine = [entry for entry in batch if entry.doc_id == doc_id]
+            try:
+                records.extend(await self._log.append_activities(mine))
+            except Exception as e:
+                failed.append(doc_id)
+                error = e
+        if failed:
+            log.warning(
+                "dropped the activity of %d documents: %s",
+                len(failed),
+                _listed(failed),
+                exc_info=error,
+            )
+        return records
+
+    def _deliver(self, records: list[ActivityRecord]) -> None:
+        for record in records:
+            for listener in self._listeners:
+                try:
+                    listener(record)
+                except Exception:
+                    log.exception("activity listener failed on %s", record.document_id)
 
     async def flush(self) -> None:
         """Shutdown: close every open burst, write pending leaves, wait until all is stored."""
@@ -348,6 +427,8 @@ class ActivityRecorder:
         for person in list(self._leaving):
             self._leaving.pop(person).cancel()
             self._record_leave(person)
-        while self._tasks:
-            with contextlib.suppress(Exception):
-                await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        while self._queue or self._writer is not None:
+            if self._writer is None:  # the writer was cancelled: what it left is written now
+                self._writer = asyncio.get_running_loop().create_task(self._write_queued())
+            # wait() neither raises the writer's outcome nor cancels it if we are cancelled
+            await asyncio.wait([self._writer])

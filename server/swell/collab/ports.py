@@ -13,6 +13,7 @@ from swell.records import (
     Chunk,
     DocumentRecord,
     JournalSlice,
+    NewActivity,
     NewestRevision,
     ReadMarkRecord,
     StoredHistory,
@@ -32,6 +33,7 @@ __all__ = [
     "DocumentRecord",
     "DocumentStore",
     "JournalSlice",
+    "NewActivity",
     "NewestRevision",
     "ReadMarkRecord",
     "ReadMarkStore",
@@ -145,18 +147,12 @@ class DocumentStore(Protocol):
 class ActivityLog(Protocol):
     """Stored activity events, numbered per document."""
 
-    async def append_activity(
-        self,
-        doc_id: str,
-        kind: str,
-        user: str,
-        summary: str,
-        *,
-        author_id: str | None = None,
-        from_rev: int | None = None,
-        to_rev: int | None = None,
-    ) -> ActivityRecord:
-        """The stored event; its ``author`` is the author's current name and colour."""
+    async def append_activities(self, entries: Sequence[NewActivity]) -> list[ActivityRecord]:
+        """Store the entries (of one or several documents) in one transaction, each document's
+        numbered consecutively after its newest, in the order given, across processes. Returns
+        the stored records in that order, each ``author`` with its current name and colour;
+        entries of documents that no longer exist are left out. Any other failure raises and
+        stores none of them."""
         ...
 
     async def list_activity(
