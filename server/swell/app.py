@@ -46,7 +46,7 @@ from swell.transport.pages import create_pages
 from swell.transport.rate_limit import ClientLimits
 from swell.transport.read_marks import create_read_marks
 from swell.transport.security import install_security_headers
-from swell.transport.ws import WebsocketEndpoint
+from swell.transport.ws import WebsocketEndpoint, WebsocketGate
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +109,19 @@ class Services:
             self.store, keep_days=settings.history_keep_days, on_folded=self.history.forget
         )
         self.limits = ClientLimits.from_settings(settings)  # per client address, all transports
+        # Who may open /ws/: the server's own WebSocket layer and the ASGI endpoint share it.
+        self.websockets = WebsocketGate(
+            self.documents,
+            self.rooms,
+            self.authors,
+            origins=allowed_origins(settings),
+            limits=self.limits,
+            max_message_bytes=settings.max_message_bytes,
+            send_queue_bytes=settings.send_queue_bytes,
+            messages_per_second=settings.socket_messages_per_second,
+            bytes_per_second=settings.socket_bytes_per_second,
+            awareness_bytes_per_second=settings.awareness_bytes_per_second,
+        )
         self.recorder = ActivityRecorder(self.activity, burst_seconds=settings.edit_burst_seconds)
         self.hub = FeedHub(
             self.activity,
@@ -192,18 +205,7 @@ def create_app(
             services.authors, max_body_bytes=settings.max_body_bytes, limits=services.limits
         )
     )
-    endpoint = WebsocketEndpoint(
-        services.documents,
-        services.rooms,
-        services.authors,
-        origins=allowed_origins(settings),
-        limits=services.limits,
-        max_message_bytes=settings.max_message_bytes,
-        send_queue_bytes=settings.send_queue_bytes,
-        messages_per_second=settings.socket_messages_per_second,
-        bytes_per_second=settings.socket_bytes_per_second,
-        awareness_bytes_per_second=settings.awareness_bytes_per_second,
-    )
+    endpoint = WebsocketEndpoint(services.websockets)
     app.asgi_app = WebsocketRouter(endpoint, app.asgi_app)  # type: ignore[method-assign, assignment]
     app.register_blueprint(
         create_events(

@@ -1,8 +1,11 @@
-"""Running the app under Hypercorn: sockets, signals, the ``listening on`` line, clean stop."""
+"""Serving: the listening socket, its front door (``/ws/`` served by Swell itself, everything
+else by Hypercorn's connection server and Quart), signals, the ``listening on`` line, and a
+clean stop."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import os
@@ -10,13 +13,18 @@ import signal
 import socket
 import sys
 
-from hypercorn.asyncio import serve
+from hypercorn.asyncio.lifespan import Lifespan
+from hypercorn.asyncio.statsd import StatsdLogger
+from hypercorn.asyncio.tcp_server import TCPServer
+from hypercorn.asyncio.worker_context import WorkerContext
 from hypercorn.config import Config
 from hypercorn.protocol import ws_stream
+from hypercorn.utils import wrap_app
 from wsproto.extensions import PerMessageDeflate
 
 from swell.app import Services, create_app
 from swell.settings import Settings
+from swell.transport.front_door import FrontDoor
 from swell.transport.origin import wildcard_without_public_url
 
 log = logging.getLogger("swell")
@@ -135,24 +143,86 @@ async def run(settings: Settings) -> None:
     loop.set_exception_handler(_quiet_cancellations)
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    await serve(settings, services, app, sock, stop)
+    log.info("stopped")
 
-    async def until_stopped() -> None:
-        # Hypercorn calls this once its servers accept connections.
-        tune_garbage_collector()
-        host = f"[{settings.host}]" if ":" in settings.host else settings.host
-        if settings.listen_fd >= 0:
-            # One of --workers: the supervisor logs the one "listening on" line.
-            log.info("worker ready (pid %d): serving http://%s:%d", os.getpid(), host, port)
-            announce_worker_ready()
-        else:
-            log.info("listening on http://%s:%d", host, port)
+
+async def serve(
+    settings: Settings, services: Services, app: object, sock: socket.socket, stop: asyncio.Event
+) -> None:
+    """What ``hypercorn.asyncio.serve`` does (the app's lifespan, a connection server per HTTP
+    connection, a graceful end), with the accepting done here: the front door gives Hypercorn
+    every connection but the ``/ws/`` ones."""
+    loop = asyncio.get_running_loop()
+    config = hypercorn_config(settings, sock)
+    config.set_statsd_logger_class(StatsdLogger)
+    wrapped = wrap_app(app, config.wsgi_max_body_size, None)  # type: ignore[arg-type]
+    lifespan_state: dict[str, object] = {}
+    lifespan = Lifespan(wrapped, config, loop, lifespan_state)
+    lifespan_task = loop.create_task(lifespan.handle_lifespan())
+    await lifespan.wait_for_startup()
+    if lifespan_task.done() and lifespan_task.exception() is not None:
+        raise lifespan_task.exception()  # type: ignore[misc]
+    context = WorkerContext(None)
+    http_tasks: set[asyncio.Task[None]] = set()
+
+    async def http_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        http_tasks.add(task)
+        task.add_done_callback(http_tasks.discard)
+        await TCPServer(wrapped, loop, config, context, lifespan_state, reader, writer)
+
+    def hand_to_hypercorn(transport: asyncio.Transport, head: bytes) -> None:
+        """What ``asyncio.start_server`` would have made of the connection, fed with the bytes
+        the front door read."""
+        reader = asyncio.StreamReader(limit=2**16)
+        protocol = asyncio.StreamReaderProtocol(reader, http_connection)
+        transport.set_protocol(protocol)
+        protocol.connection_made(transport)
+        protocol.data_received(head)
+
+    door = FrontDoor(
+        services.websockets,
+        http=hand_to_hypercorn,
+        ping_seconds=settings.ws_ping_seconds,
+        handshake_seconds=settings.ws_handshake_seconds,
+        compression=settings.ws_compression,
+    )
+    server = await loop.create_server(door, sock=sock, backlog=config.backlog)
+    pings = loop.create_task(door.keep_alive(), name="websocket-pings")
+    tune_garbage_collector()
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    if settings.listen_fd >= 0:
+        # One of --workers: the supervisor logs the one "listening on" line.
+        log.info("worker ready (pid %d): serving http://%s:%d", os.getpid(), host, port_of(sock))
+        announce_worker_ready()
+    else:
+        log.info("listening on http://%s:%d", host, port_of(sock))
+    try:
         await stop.wait()
         log.info("stopping: closing sockets and flushing documents")
         try:
             await asyncio.wait_for(services.stop(), settings.shutdown_seconds)
         except TimeoutError:
             log.error("flush did not finish within %.1f s", settings.shutdown_seconds)
+    finally:
+        await context.terminated.set()  # idle keep-alive connections close
+        server.close()
+        pings.cancel()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(door.wait_closed(), config.graceful_timeout + 2.0)
+        door.abort()
+        if http_tasks:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    asyncio.gather(*http_tasks, return_exceptions=True), config.graceful_timeout
+                )
+        await lifespan.wait_for_shutdown()
+        lifespan_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await lifespan_task
 
-    # Hypercorn owns the socket from here and closes it.
-    await serve(app, hypercorn_config(settings, sock), shutdown_trigger=until_stopped)
-    log.info("stopped")
+
+def port_of(sock: socket.socket) -> int:
+    return int(sock.getsockname()[1])

@@ -62,6 +62,12 @@ class Settings:
     ws_ping_seconds: float = field(
         default=20.0, metadata={"help": "WebSocket ping interval, to find dead peers"}
     )
+    ws_handshake_seconds: float = field(
+        default=10.0,
+        metadata={
+            "help": "time a new connection has to send its request line and WebSocket upgrade"
+        },
+    )
     ws_compression: bool = field(
         default=False, metadata={"help": "accept permessage-deflate on WebSockets"}
     )

@@ -131,12 +131,23 @@ async def test_an_error_in_the_forward_stage_fails_the_room() -> None:
     writer = Peer(Role.EDIT)
     room.join(writer)
 
-    def broken(_frame: bytes) -> None:
-        raise RuntimeError("a bug in a listener of the fan-out")
+    class BrokenLink:
+        """A socket whose write fails the way a bug would (not the way a socket does)."""
 
-    other = Peer(Role.EDIT)
+        armed = False
+
+        def write(self, frame: bytes) -> int:
+            if self.armed:
+                raise RuntimeError("a bug in a listener of the fan-out")
+            return 0
+
+        def close(self, code: int, reason: str) -> None:
+            pass
+
+    link = BrokenLink()
+    other = Peer(Role.EDIT, link=link)
     room.join(other)
-    other.send = broken  # type: ignore[method-assign]
+    link.armed = True
     room.receive(writer, typed("x"))
     await wait_until(lambda: room.failed, within=5)
     assert writer.close_code == CloseCode.INTERNAL

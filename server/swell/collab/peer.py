@@ -1,18 +1,21 @@
-"""One connected socket as the room sees it: a byte-bounded outbox, an inbound budget, and
-the awareness ids it owns."""
+"""One connected socket as the room sees it: where its frames go (a link to the socket, or a
+byte-bounded outbox a sender task drains), an inbound budget, and the awareness ids it owns."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import deque
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from swell.records import AuthorRecord
 
 if TYPE_CHECKING:
     from swell.collab.events import Participant
+
+log = logging.getLogger(__name__)
 
 
 class Role(StrEnum):
@@ -78,10 +81,40 @@ class InboundBudget:
         return ok
 
 
+class Link(Protocol):
+    """A socket the room writes to directly, without a task in between: ``write`` hands the
+    frame to the socket at once (the kernel takes it, or the transport's buffer keeps it) and
+    returns the bytes still waiting to be written; ``close`` starts the closing handshake."""
+
+    def write(self, frame: bytes) -> int: ...
+
+    def close(self, code: int, reason: str) -> None: ...
+
+
 class Peer:
-    """Frames are queued without waiting; a peer whose queue passes ``limit_bytes`` is closed
-    (1013) so that one slow socket never delays the room or its other sockets. Its ``id`` is
-    given by the room it joins."""
+    """Frames are sent without waiting: written to the socket's ``link`` at once, or (no link)
+    queued for a sender task that reads ``next_frame``. A peer whose unwritten bytes pass
+    ``limit_bytes`` is closed (1013) so that one slow socket never delays the room or its other
+    sockets. Its ``id`` is given by the room it joins."""
+
+    __slots__ = (
+        "id",
+        "role",
+        "author",
+        "wants_extensions",
+        "budget",
+        "client_ids",
+        "announced",
+        "participant",
+        "last_received",
+        "close_code",
+        "close_reason",
+        "_link",
+        "_limit_bytes",
+        "_queued_bytes",
+        "_outbox",
+        "_wake",
+    )
 
     def __init__(
         self,
@@ -91,6 +124,7 @@ class Peer:
         limit_bytes: int = 64 << 20,
         budget: InboundBudget | None = None,
         author: AuthorRecord | None = None,
+        link: Link | None = None,
     ) -> None:
         self.id = 0
         self.role = role
@@ -103,10 +137,12 @@ class Peer:
         self.last_received = time.monotonic()
         self.close_code: int | None = None
         self.close_reason = ""
+        self._link = link
         self._limit_bytes = limit_bytes
         self._queued_bytes = 0
-        self._outbox: deque[bytes] = deque()
-        self._wake = asyncio.Event()
+        # Only a peer without a link queues (an idle socket's deque and event cost 1.5 KiB).
+        self._outbox: deque[bytes] = deque() if link is None else _NO_OUTBOX
+        self._wake: asyncio.Event | None = asyncio.Event() if link is None else None
 
     @property
     def can_edit(self) -> bool:
@@ -115,20 +151,36 @@ class Peer:
     def send(self, frame: bytes) -> None:
         if self.close_code is not None:
             return
+        if self._link is not None:
+            if self._link.write(frame) > self._limit_bytes:
+                self._fell_behind()
+            return
         if self._queued_bytes + len(frame) > self._limit_bytes:
-            self.close(CloseCode.TRY_AGAIN, "too far behind")
+            self._fell_behind()
             return
         self._queued_bytes += len(frame)
         self._outbox.append(frame)
+        assert self._wake is not None
         self._wake.set()
+
+    def _fell_behind(self) -> None:
+        log.info(
+            "closing peer %s (1013): over %d bytes it has not read", self.id, self._limit_bytes
+        )
+        self.close(CloseCode.TRY_AGAIN, "too far behind")
 
     def close(self, code: int, reason: str = "") -> None:
         """Ask the transport to close this socket; queued frames are dropped."""
         if self.close_code is None:
             self.close_code = code
-            self.close_reason = reason[:120]  # a close frame's reason is at most 123 bytes
+            # A close frame's reason is at most 123 bytes (of UTF-8).
+            self.close_reason = reason.encode()[:120].decode(errors="ignore")
+            if self._link is not None:
+                self._link.close(code, self.close_reason)
+                return
             self._outbox.clear()
             self._queued_bytes = 0
+            assert self._wake is not None
             self._wake.set()
 
     async def next_frame(self) -> bytes | None:
@@ -140,8 +192,13 @@ class Peer:
                 frame = self._outbox.popleft()
                 self._queued_bytes -= len(frame)
                 return frame
+            assert self._wake is not None, "a linked peer has no outbox to read"
             self._wake.clear()
             await self._wake.wait()
 
     def __repr__(self) -> str:
         return f"<Peer {self.id} {self.role}>"
+
+
+_NO_OUTBOX: deque[bytes] = deque(maxlen=0)
+"""Shared by every linked peer: nothing is ever queued in it."""

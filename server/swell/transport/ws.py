@@ -1,4 +1,9 @@
-"""``/ws/{id}``: a y-websocket endpoint, served as a plain ASGI app in front of Quart.
+"""Letting a WebSocket into ``/ws/{id}`` (the gate), and the y-websocket endpoint as a plain
+ASGI app in front of Quart, for WebSockets that reach the server through Hypercorn.
+
+Most sockets never pass Hypercorn: the server's front door hands a connection whose first
+request is ``GET /ws/`` to ``transport.websocket_connection`` (docs/decisions/0018). One that
+upgrades later on a kept-alive HTTP connection arrives here instead, through the same gate.
 
 Quart's WebSocket layer costs, per socket, a receiver task, a handler task, a queue, a request
 context and a copy of the headers (16 KiB of the 44 KiB an idle socket took, measured), and two
@@ -14,14 +19,16 @@ import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
 from swell.collab.authors import Authors, UnknownAuthor
 from swell.collab.documents import DocumentNotFound, Documents, InvalidToken
-from swell.collab.peer import CloseCode, InboundBudget, Peer
+from swell.collab.peer import CloseCode, InboundBudget, Link, Peer, Role
 from swell.collab.registry import LoadFailed, RoomRegistry, ShuttingDown
 from swell.collab.room import Room
+from swell.records import AuthorRecord
 from swell.transport.access import author_secret, bearer_or_query
 from swell.transport.origin import AllowedOrigins
 from swell.transport.rate_limit import ClientLimits, retry_after_header
@@ -37,7 +44,45 @@ PREFIX = "/ws/"
 CLOSE_TIMEOUT = 2.0
 
 
-class WebsocketEndpoint:
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """The handshake is answered with an HTTP error (the contract's JSON shape) instead."""
+
+    status: int
+    message: str
+    retry_after: float | None = None
+
+    def body(self) -> bytes:
+        return json.dumps({"error": self.message}).encode()
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedAtOnce:
+    """The handshake is accepted and the socket closed with ``code`` right away: a browser
+    cannot read the status of a refused handshake, only 1006, and would retry forever."""
+
+    code: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Admitted:
+    """Let in: the room is acquired (``WebsocketGate.release`` it when the socket ends)."""
+
+    room: Room
+    role: Role
+    author: AuthorRecord | None
+    wants_extensions: bool
+    rotations: int  # the documents' rotation count before the token was checked
+
+
+Admission = Refused | ClosedAtOnce | Admitted
+
+
+class WebsocketGate:
+    """Who may open ``/ws/{id}``, and the peer a socket that may becomes: the same rules for
+    every way a socket reaches the server."""
+
     def __init__(
         self,
         documents: Documents,
@@ -57,39 +102,31 @@ class WebsocketEndpoint:
         self._authors = authors
         self._origins = origins
         self._limits = limits
-        self._max_message_bytes = max_message_bytes
-        self._send_queue_bytes = send_queue_bytes
+        self.max_message_bytes = max_message_bytes
+        self.send_queue_bytes = send_queue_bytes
         self._rates = (messages_per_second, bytes_per_second, awareness_bytes_per_second)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def admit(self, scope: Scope) -> Admission:
+        """``scope`` as ASGI has it (``path``, ``query_string``, ``headers``, ``client``)."""
         doc_id = scope["path"][len(PREFIX) :]
         headers = _headers(scope)
         args = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-        await receive()  # websocket.connect
         origin = headers.get("origin")
         if not self._origins.allows(origin):
             log.warning("refused a WebSocket from origin %r", origin)
-            await _refuse_handshake(scope, send, 403, "origin not allowed")
-            return
+            return Refused(403, "origin not allowed")
         retry_after = self._limits.check(self._limits.connects, scope)
         if retry_after is not None:
             log.info("refused a WebSocket from %s: too many connects", self._limits.client(scope))
-            await _refuse_handshake(
-                scope, send, 429, "too many connections, slow down", retry_after=retry_after
-            )
-            return
-        # Refusals are close codes after the handshake, not HTTP statuses: a browser cannot
-        # see the status of a refused handshake, only 1006, and would retry forever.
+            return Refused(429, "too many connections, slow down", retry_after)
         token = bearer_or_query(headers.get("authorization", ""), _first(args, "token"))
         rotations = self._documents.rotations  # a rotation after this may have replaced ours
         try:
             _record, role = await self._documents.authorize(doc_id, token)
         except DocumentNotFound:
-            await _accept_and_close(send, CloseCode.NOT_FOUND, "document not found")
-            return
+            return ClosedAtOnce(CloseCode.NOT_FOUND, "document not found")
         except InvalidToken:
-            await _accept_and_close(send, CloseCode.BAD_TOKEN, "missing or invalid token")
-            return
+            return ClosedAtOnce(CloseCode.BAD_TOKEN, "missing or invalid token")
         del _record
         # ``?author=`` or X-Swell-Author: who this socket's changes are attributed to. A
         # secret nobody has is refused (4401), never quietly anonymous: that would hide a bug.
@@ -97,38 +134,63 @@ class WebsocketEndpoint:
         try:
             author = await self._authors.authenticate(secret)
         except UnknownAuthor:
-            await _accept_and_close(send, CloseCode.BAD_TOKEN, "unknown author")
-            return
+            return ClosedAtOnce(CloseCode.BAD_TOKEN, "unknown author")
         try:
             room = await self._rooms.acquire(doc_id)
         except LoadFailed:
-            await _accept_and_close(send, CloseCode.INTERNAL, "document could not be loaded")
-            return
+            return ClosedAtOnce(CloseCode.INTERNAL, "document could not be loaded")
         except ShuttingDown:
-            await _accept_and_close(send, CloseCode.GOING_AWAY, "server is stopping")
+            return ClosedAtOnce(CloseCode.GOING_AWAY, "server is stopping")
+        return Admitted(room, role, author, _first(args, "swell") == "1", rotations)
+
+    def peer(self, admitted: Admitted, link: Link | None = None) -> Peer:
+        return Peer(
+            admitted.role,
+            wants_extensions=admitted.wants_extensions,
+            limit_bytes=self.send_queue_bytes,
+            budget=InboundBudget(*self._rates),
+            author=admitted.author,
+            link=link,
+        )
+
+    def join(self, admitted: Admitted, peer: Peer) -> None:
+        """Into the room; closed at once (the socket says why) when the room is full or the
+        token may have been replaced meanwhile."""
+        admitted.room.join(peer)
+        if self._documents.rotations != admitted.rotations:
+            peer.close(CloseCode.BAD_TOKEN, "the token may have been replaced; reconnect")
+
+    def release(self, room: Room) -> None:
+        self._rooms.release(room)
+
+
+class WebsocketEndpoint:
+    """``/ws/`` for sockets Hypercorn serves: a peer with an outbox and a sender task."""
+
+    def __init__(self, gate: WebsocketGate) -> None:
+        self._gate = gate
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()  # websocket.connect
+        admission = await self._gate.admit(scope)
+        if isinstance(admission, Refused):
+            await _refuse_handshake(scope, send, admission)
+            return
+        if isinstance(admission, ClosedAtOnce):
+            await _accept_and_close(send, admission.code, admission.reason)
             return
         try:
             await send({"type": "websocket.accept"})
-            peer = Peer(
-                role,
-                wants_extensions=_first(args, "swell") == "1",
-                limit_bytes=self._send_queue_bytes,
-                budget=InboundBudget(*self._rates),
-                author=author,
-            )
-            await self._serve(room, peer, receive, send, rotations)
+            await self._serve(admission, receive, send)
         finally:
-            self._rooms.release(room)
+            self._gate.release(admission.room)
 
-    async def _serve(
-        self, room: Room, peer: Peer, receive: Receive, send: Send, rotations: int
-    ) -> None:
+    async def _serve(self, admitted: Admitted, receive: Receive, send: Send) -> None:
         """Receive here, send in one more task. Whoever closes the peer (a bad frame here, the
         room for a slow socket or a shutdown) ends the sender, which closes the socket; the
         server then reports the disconnect, which ends this loop as a client's close does."""
-        room.join(peer)  # a full room closes the peer at once: the sender says why
-        if self._documents.rotations != rotations:
-            peer.close(CloseCode.BAD_TOKEN, "the token may have been replaced; reconnect")
+        room, peer = admitted.room, self._gate.peer(admitted)
+        self._gate.join(admitted, peer)
         sender = asyncio.create_task(_send_frames(peer, send))
         try:
             while True:
@@ -149,7 +211,7 @@ class WebsocketEndpoint:
         elif not data:
             log.info("closing peer %s of %s: empty frame", peer.id, room.doc_id)
             peer.close(CloseCode.INVALID)
-        elif len(data) > self._max_message_bytes:
+        elif len(data) > self._gate.max_message_bytes:
             log.info("closing peer %s of %s: %d-byte frame", peer.id, room.doc_id, len(data))
             peer.close(CloseCode.TOO_BIG, "message too large")
         else:
@@ -176,25 +238,23 @@ async def _accept_and_close(send: Send, code: int, reason: str) -> None:
     await send({"type": "websocket.close", "code": code, "reason": reason})
 
 
-async def _refuse_handshake(
-    scope: Scope, send: Send, status: int, message: str, *, retry_after: float | None = None
-) -> None:
+async def _refuse_handshake(scope: Scope, send: Send, refused: Refused) -> None:
     """An HTTP answer instead of the upgrade, in the contract's JSON error shape, where the
     server offers that (Hypercorn does); otherwise a bare refusal."""
     if "websocket.http.response" not in scope.get("extensions", {}):
         await send({"type": "websocket.close", "code": 1008})
         return
-    body = json.dumps({"error": message}).encode()
+    body = refused.body()
     await send(
         {
             "type": "websocket.http.response.start",
-            "status": status,
+            "status": refused.status,
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
                 *(
-                    [(b"retry-after", retry_after_header(retry_after).encode())]
-                    if retry_after is not None
+                    [(b"retry-after", retry_after_header(refused.retry_after).encode())]
+                    if refused.retry_after is not None
                     else []
                 ),
             ],
