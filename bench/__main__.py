@@ -3,10 +3,19 @@
     python -m bench                      # the full suite (about 40 minutes)
     python -m bench --quick              # the smoke version: seconds, asserts convergence only
     python -m bench --only fanout,cold   # some scenarios
+    python -m bench --only cursors       # typing with cursors: every edit followed by a caret
     python -m bench --servers swell,yws  # some servers (the bare relay always comes first)
     python -m bench --servers swell,pyrelay  # add the relay on Quart/Hypercorn (Swell's stack)
+    python -m bench --servers swell,swell-uvicorn,swell-granian  # Swell's app on other servers
+    SWELL_BENCH_BEFORE=/tmp/before python -m bench --servers swell,swell-before,yws
+                                         # before and after in one run: "Swell (before)" is
+                                         # `swell serve` from that checkout (a git worktree)
     python -m bench --profile            # py-spy on Swell (fan-out N=200, saturation, history)
     python -m bench.compare OLD.json NEW.json
+
+The diagnostics (relay on Quart, Swell on uvicorn or granian, Swell before) run only when named
+in --servers, and like the bare relay they are never the "best peer" Swell's ratio is taken
+against: that is always y-websocket, Hocuspocus or pycrdt-websocket.
 
 Exit status: 0 when every run converged and nothing crashed (in the full suite a peer that
 collapses is a result, not an error), 1 otherwise.
@@ -46,8 +55,20 @@ ALL_TABLES = {**TABLES, **cluster.TABLES}
 def parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="the smoke version (seconds)")
-    p.add_argument("--only", default="", help=f"scenarios, comma separated: {','.join(SCENARIOS)}")
-    p.add_argument("--servers", default="", help=f"servers, comma separated: {','.join(SPECS)}")
+    p.add_argument(
+        "--only",
+        default="",
+        help=f"scenarios, comma separated: {','.join(SCENARIOS)} (default: all; cursors is "
+        "fan-out's typing with a caret move after every edit)",
+    )
+    diagnostics = [k for k in SPECS if k not in DEFAULT_ORDER]
+    p.add_argument(
+        "--servers",
+        default="",
+        help=f"servers, comma separated (default: {','.join(DEFAULT_ORDER)}; on request: "
+        f"{','.join(diagnostics)}; swell-before runs `swell serve` from the checkout "
+        "$SWELL_BENCH_BEFORE names)",
+    )
     p.add_argument("--out", type=Path, default=BENCH_DIR / "results", help="results directory")
     p.add_argument("--profile", action="store_true", help="record py-spy profiles of Swell")
     p.add_argument(

@@ -1,8 +1,9 @@
 """``python -m bench.compare OLD.json NEW.json``: the headline numbers of two runs side by side.
 
-Each row is one number of one server in one scenario (fan-out p99, edits/s held, memory per
-connection, cold load, viewer delay, updates lost), with the change from the old run to the new.
-Runs on different machines, or with other processes busy (see each run's notes), differ anyway.
+Each row is one number of one server in one scenario (fan-out p99 and CPU per delivered frame,
+typing with cursors, edits/s held, memory per connection, cold load, viewer delay, updates lost),
+with the change from the old run to the new. Runs on different machines, or with other processes
+busy (see each run's notes), differ anyway.
 """
 
 from __future__ import annotations
@@ -19,10 +20,21 @@ def headline(record: Json) -> dict[str, float]:
     """The numbers worth comparing, by a readable name."""
     out: dict[str, float] = {}
     results = record.get("results", {})
-    for server, cases in results.get("fanout", {}).get("runs", {}).items():
-        for case, run in cases.items():
-            if isinstance(run, dict) and run.get("latency_ms", {}).get("p99") is not None:
-                out[f"fanout {case} p99 ms [{server}]"] = run["latency_ms"]["p99"]
+    for scenario in ("fanout", "cursors"):
+        for server, cases in results.get(scenario, {}).get("runs", {}).items():
+            for case, run in cases.items():
+                if not isinstance(run, dict):
+                    continue
+                if run.get("latency_ms", {}).get("p99") is not None:
+                    out[f"{scenario} {case} p99 ms [{server}]"] = run["latency_ms"]["p99"]
+                if (run.get("cursor_latency_ms") or {}).get("p99") is not None:
+                    out[f"{scenario} {case} caret p99 ms [{server}]"] = run["cursor_latency_ms"][
+                        "p99"
+                    ]
+                if run.get("server_cpu_us_per_frame") is not None:
+                    out[f"{scenario} {case} CPU µs per frame [{server}]"] = run[
+                        "server_cpu_us_per_frame"
+                    ]
     for server, run in results.get("saturation", {}).get("runs", {}).items():
         if "held_rate" in run:
             out[f"saturation edits/s held [{server}]"] = run["held_rate"]

@@ -11,6 +11,16 @@
 // (Y.mergeUpdates) to keep the generator light; every run ends with all of them applied and a
 // convergence check: all clients, and a client that joins afterwards, hold identical documents.
 //
+// The cursors mode adds what TipTap's collaboration caret sends: after every edit, an awareness
+// update (y-protocols' Awareness, its clock one higher each time) whose state carries the caret
+// as y-prosemirror's relative positions; receivers read only each entry's client id and clock
+// (not the JSON), which is enough to time the caret's arrival as edits are timed.
+//
+// Every WebSocket message any client receives (of any type) is counted, one increment each: the
+// result's frames_received, over the whole process (connects, syncs, the measured window, the
+// drain, the convergence check, the closes), which is the window the runner measures the
+// server's CPU time over (bench/scenarios.py: CPU per delivered frame).
+//
 // Usage: node loadgen.mjs '<json config>'. Output: JSON lines on stdout; the last one is
 // {"event": "result", ...}. {"event": "mark", "name": ..., "wait": true} lines wait for a line
 // on stdin, so that the runner can measure the server (RSS, CPU) at that moment.
@@ -43,6 +53,7 @@ const deadline = Date.now() + (config.timeout_s ?? 600) * 1000
 const emit = (obj) => process.stdout.write(JSON.stringify(obj) + '\n')
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 const now = () => performance.now()
+let framesReceived = 0 // every WebSocket message any client received (see the top)
 
 // ---- control: marks the runner answers on stdin ------------------------------------------------
 
@@ -157,6 +168,13 @@ class Registry {
   missing (tag) {
     return (this.expected.get(tag) ?? 0) - (this.delivered.get(tag) ?? 0)
   }
+
+  /** (edit, receiver) pairs arrived so far, every tag (setup included). */
+  get arrivals () {
+    let n = 0
+    for (const count of this.delivered.values()) n += count
+    return n
+  }
 }
 
 // ---- received updates, kept as bytes until they are applied -------------------------------------
@@ -192,11 +210,18 @@ const allClients = []
 setInterval(() => { const t = now(); for (const c of allClients) c.keepAlive(t) }, 5000).unref()
 
 class Client {
-  constructor (registry, { measure = true } = {}) {
+  /** `cursors`: a Registry of caret moves (awareness clocks); the client then keeps one
+   * Awareness for its whole life, moves its caret with every moveCursor() and times the
+   * awareness updates it receives from the others. */
+  constructor (registry, { measure = true, cursors = null } = {}) {
     this.index = nextClientIndex++
     this.registry = registry
     this.measure = measure
+    this.cursors = cursors
+    this.cptrs = new Map() // per sender: how many of its caret moves arrived here
+    this.awarenessSeen = null // [] to keep every awareness update received (one client does)
     this.doc = new Y.Doc()
+    this.awareness = cursors === null ? null : new awarenessProtocol.Awareness(this.doc)
     this.fragment = this.doc.getXmlFragment('default')
     this.text = null // the XmlText of this client's paragraph
     this.ptrs = new Map()
@@ -252,7 +277,12 @@ class Client {
       encoding.writeVarUint(enc, MSG_SYNC)
       syncProtocol.writeSyncStep1(enc, this.doc)
     })
-    if (awareness) {
+    if (this.awareness !== null) {
+      // as y-prosemirror's cursor plugin: who, in a colour of one's own (clock 1 on connect)
+      const color = '#' + ((this.index * 2654435761) >>> 8 & 0xffffff).toString(16).padStart(6, '0')
+      this.awareness.setLocalState({ user: { name: `bench ${this.index}`, color } })
+      this.sendAwareness()
+    } else if (awareness) {
       const a = new awarenessProtocol.Awareness(this.doc)
       a.setLocalState({ user: { name: `bench ${this.index}`, color: '#3366cc' } })
       const update = awarenessProtocol.encodeAwarenessUpdate(a, [this.doc.clientID])
@@ -262,6 +292,30 @@ class Client {
         encoding.writeVarUint8Array(enc, update)
       })
     }
+  }
+
+  /** Our awareness state as y-websocket's provider sends a local change: one message. */
+  sendAwareness () {
+    const update = awarenessProtocol.encodeAwarenessUpdate(this.awareness, [this.doc.clientID])
+    this.send((enc) => {
+      encoding.writeVarUint(enc, MSG_AWARENESS)
+      encoding.writeVarUint8Array(enc, update)
+    })
+  }
+
+  /** The caret after what was just typed, as y-prosemirror announces it after every
+   * transaction: {anchor, head} as Y.relativePositionToJSON of relative positions in this
+   * client's XmlText; returns the send time. */
+  moveCursor (tag, receivers) {
+    const t = now()
+    const index = this.text.length
+    const anchor = Y.relativePositionToJSON(Y.createRelativePositionFromTypeIndex(this.text, index))
+    const head = Y.relativePositionToJSON(Y.createRelativePositionFromTypeIndex(this.text, index))
+    this.awareness.setLocalStateField('cursor', { anchor, head })
+    this.sendAwareness()
+    const clock = this.awareness.meta.get(this.doc.clientID).clock
+    this.cursors.sent(this.doc.clientID, clock, t, tag, receivers)
+    return t
   }
 
   send (write) {
@@ -290,6 +344,7 @@ class Client {
 
   onMessage (data) {
     const t = now()
+    framesReceived++
     const decoder = decoding.createDecoder(new Uint8Array(data.buffer, data.byteOffset, data.byteLength))
     if (this.hocuspocus) decoding.readVarString(decoder)
     const type = decoding.readVarUint(decoder)
@@ -314,6 +369,10 @@ class Client {
         this.pending.push(update)
         if (this.onReceived) this.onReceived()
       }
+    } else if (type === MSG_AWARENESS && this.cursors !== null && this.measure) {
+      const update = decoding.readVarUint8Array(decoder)
+      this.noteCursors(update, t)
+      if (this.awarenessSeen !== null) this.awarenessSeen.push(update.slice()) // a copy
     } else if (type === MSG_AUTH && this.hocuspocus) {
       const sub = decoding.readVarUint(decoder)
       if (sub === AUTH_OK) this.greet(this.wantAwareness)
@@ -332,6 +391,22 @@ class Client {
     meta.to.forEach((clock, clientID) => {
       if (clientID !== this.doc.clientID) this.registry.arrived(this.ptrs, clientID, clock, t)
     })
+  }
+
+  /** An awareness update: [count, then per entry client id, clock, JSON state]; only the ids
+   * and clocks are read (the states are skipped), a caret move counts as arrived once any
+   * state of its sender with that clock or a later one is here (a server may skip states). */
+  noteCursors (update, t) {
+    at = 0
+    let count = varUint(update)
+    while (count-- > 0) {
+      const client = varUint(update)
+      const clock = varUint(update)
+      const bytes = varUint(update)
+      if (bytes < 0) return
+      at += bytes
+      if (client !== this.doc.clientID) this.cursors.arrived(this.cptrs, client, clock, t)
+    }
   }
 
   /** Apply the updates received so far (not while measuring: the generator stays light). */
@@ -392,6 +467,7 @@ class Client {
 
   close () {
     this.stopping = true
+    if (this.awareness !== null) this.awareness.destroy() // its renewal timer
     if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.close(1000)
   }
 }
@@ -502,24 +578,40 @@ const checkConvergence = async (clients, registry, { joiner = config.stateful ??
   return { converged: problems.length === 0, problems, doc_chars: ref.content.length, joiner_ms: joinerMs }
 }
 
-const closeAll = async (clients) => {
+/** Close every client and wait (at most timeoutMs) for the closing handshakes, so that what the
+ * server still sends meanwhile (the leavers' awareness removals) is received and counted. */
+const closeAll = async (clients, timeoutMs = 2000) => {
   for (const c of clients) c.close()
   await sleep(100)
+  const until = now() + timeoutMs
+  const open = (c) => c.ws && c.ws.readyState !== WebSocket.CLOSED
+  while (now() < until && clients.some(open)) await sleep(20)
 }
 
 // ---- modes --------------------------------------------------------------------------------------
 
-/** N clients, each typing one character every period: latency from edit to every other client. */
-const fanout = async () => {
+/** N clients, each typing one character every period: latency from edit to every other client.
+ * With `cursors` (mode "cursors"), every edit is followed at once by an awareness update that
+ * moves the typist's caret (TipTap's collaboration caret: y-prosemirror's cursor plugin sends
+ * one after every transaction), and the carets are timed too: from that update's send to the
+ * arrival, at every other client, of an awareness entry of its sender with that clock or a
+ * later one. */
+const fanout = async ({ cursors = false } = {}) => {
   const registry = new Registry()
+  const carets = cursors ? new Registry() : null
   const n = config.clients
-  const clients = Array.from({ length: n }, () => new Client(registry))
+  const clients = Array.from({ length: n }, () => new Client(registry, { cursors: carets }))
+  if (cursors) clients[0].awarenessSeen = []
   // several processes: client i connects to urls[i % urls.length] (a room spans them)
   if (config.urls) clients.forEach((c, i) => { c.url = config.urls[i % config.urls.length] })
-  const connect = summarize(await connectMany(clients, { awareness: config.awareness ?? true }))
+  const connect = summarize(await connectMany(clients, { awareness: cursors || (config.awareness ?? true) }))
   // everyone's paragraph first (not measured), then the timed typing
-  for (const c of clients) c.edit(letter(), -1, n - 1)
+  for (const c of clients) {
+    c.edit(letter(), -1, n - 1)
+    if (cursors) c.moveCursor(-1, n - 1)
+  }
   await drain(registry, 10000)
+  if (cursors) await drain(carets, 10000)
   for (const c of clients) c.flush()
   const periodMs = config.period_s * 1000
   const durationMs = config.duration_s * 1000
@@ -539,6 +631,7 @@ const fanout = async () => {
         if (t >= start + durationMs || Date.now() > deadline) { if (--running === 0) resolve(); return }
         lag.push(t - target)
         c.edit(letter(), 0, n - 1)
+        if (cursors) c.moveCursor(0, n - 1)
         edits++
         target += periodMs
         setTimeout(tick, Math.max(0, target - now()))
@@ -550,7 +643,16 @@ const fanout = async () => {
   const loopLag = loop.stop()
   await mark('measure-end', {}, false)
   const missing = await drain(registry, (config.drain_s ?? 10) * 1000)
+  const caretsMissing = cursors ? await drain(carets, (config.drain_s ?? 10) * 1000) : 0
   const check = await checkConvergence(clients, registry)
+  if (cursors) {
+    if (caretsMissing) {
+      check.problems.push(`${caretsMissing} (caret move, other client) pairs never arrived: some client's last caret never reached some other client`)
+    }
+    const dropped = caretsDropped(clients)
+    if (dropped) check.problems.push(dropped)
+    check.converged = check.problems.length === 0
+  }
   await closeAll(clients)
   return {
     clients: n,
@@ -559,10 +661,32 @@ const fanout = async () => {
     edits,
     latency_ms: registry.stats(0),
     missing,
+    ...(cursors ? { cursor_moves: edits, cursor_latency_ms: carets.stats(0), cursor_missing: caretsMissing } : {}),
+    // every (edit or caret move, receiver) pair that arrived over the run, setup included
+    deliveries: registry.arrivals + (cursors ? carets.arrivals : 0),
     connect_ms: connect,
     generator: { cpu: genCpu, schedule_lag_ms: summarize(lag), loop_lag_ms: loopLag },
     ...check
   }
+}
+
+/** Whether the carets arrived as carets: each client's last awareness state as client 0 holds
+ * it from the server (decoded in full once, at the end) must carry the user and the cursor
+ * sent (a server may drop what it finds invalid). A problem, or null. */
+const caretsDropped = (clients) => {
+  const [first, ...others] = clients
+  const probe = new awarenessProtocol.Awareness(new Y.Doc())
+  probe.setLocalState(null)
+  for (const update of first.awarenessSeen) awarenessProtocol.applyAwarenessUpdate(probe, update, 'server')
+  const states = probe.getStates()
+  probe.destroy()
+  let bad = 0
+  for (const c of others) {
+    const got = states.get(c.doc.clientID)
+    const sent = c.awareness.getLocalState()
+    if (!got || JSON.stringify(got.cursor) !== JSON.stringify(sent.cursor) || !got.user || got.user.name !== sent.user.name) bad++
+  }
+  return bad ? `${bad} of ${others.length} clients' last caret is not what client 0 was sent as their awareness state` : null
 }
 
 /** 4 writers and 4 observers; the offered rate rises until p99 passes the limit. */
@@ -1236,7 +1360,7 @@ const failover = async () => {
   }
 }
 
-const modes = { fanout, saturation, idle, build, paced, load, burst, viewers, rooms: manyRooms, failover }
+const modes = { fanout, cursors: () => fanout({ cursors: true }), saturation, idle, build, paced, load, burst, viewers, rooms: manyRooms, failover }
 
 const main = async () => {
   const mode = modes[config.mode]
@@ -1247,7 +1371,7 @@ const main = async () => {
   }, deadline - Date.now() + 5000)
   const result = await mode()
   clearTimeout(watchdog)
-  emit({ event: 'result', mode: config.mode, ...result })
+  emit({ event: 'result', mode: config.mode, ...result, frames_received: framesReceived })
   process.exit(0)
 }
 

@@ -114,30 +114,99 @@ def _error_cells(result: Json, row_cells: dict[str, Cell]) -> None:
 # ---- one table per scenario ---------------------------------------------------------------------
 
 
+def _us(x: float | None) -> str:
+    return "–" if x is None else f"{x:,.1f} µs"
+
+
+def _latency_rows(
+    result: Json, key: str, field: str, missing: str, label: str, ok: Callable[[Json], bool]
+) -> list[Row]:
+    """p50, p95, p99 and max of one latency of one case (``field`` of each run), every server."""
+    rows = []
+    for stat in ("p50", "p95", "p99", "max"):
+        cells: dict[str, Cell] = {}
+        for server, runs in result["runs"].items():
+            run = runs.get(key)
+            if run is None:
+                if "error" in runs:
+                    cells[server] = Cell(None, "error", ok=False)
+                continue
+            value = (run.get(field) or {}).get(stat)
+            text = _ms(value)
+            if run.get(missing):
+                text += f" ({run[missing]} undelivered)"
+            cells[server] = Cell(value, text, ok(run))
+        rows.append(Row(f"{key}: {label}{stat}", cells, "lower"))
+    return rows
+
+
+def _cpu_rows(result: Json, key: str, what: str = "edit") -> list[Row]:
+    """The server's CPU: its share of a core while the clients typed; over the whole generator
+    run, per WebSocket message the clients received meanwhile (frames, in brackets) and per
+    (edit or caret move, receiver) pair delivered (pairs, in brackets)."""
+    typing: dict[str, Cell] = {}
+    per_frame: dict[str, Cell] = {}
+    per_pair: dict[str, Cell] = {}
+
+    def count(n: int) -> str:
+        return f"{n / 1000:,.0f}k" if n >= 10000 else f"{n:,}"
+
+    for server, runs in result["runs"].items():
+        run = runs.get(key)
+        if run is None:
+            continue
+        share = run.get("server_cpu_while_typing")
+        if share is not None:
+            typing[server] = Cell(share, f"{share:.0%}")
+        us = run.get("server_cpu_us_per_frame")
+        if us is not None:
+            text = f"{_us(us)} ({count(run.get('frames_received', 0))})"
+            per_frame[server] = Cell(us, text, run["converged"])
+        us = run.get("server_cpu_us_per_delivery")
+        if us is not None:
+            text = f"{_us(us)} ({count(run.get('deliveries', 0))})"
+            per_pair[server] = Cell(us, text, run["converged"])
+    return [
+        Row(f"{key}: server CPU while typing (share of a core)", typing),
+        Row(f"{key}: server CPU per delivered frame (frames)", per_frame, "lower"),
+        Row(f"{key}: server CPU per delivered {what} (pairs)", per_pair, "lower"),
+    ]
+
+
 def fanout_table(result: Json, quick: bool) -> Table:
     table = Table("1. Fan-out: edit to every other client (one room)", _columns(result))
     for n, period, _ in [tuple(c) for c in result["params"]["cases"]]:
         key = case_key(int(n), float(period))
-        for stat in ("p50", "p95", "p99", "max"):
-            cells: dict[str, Cell] = {}
-            for server, runs in result["runs"].items():
-                run = runs.get(key)
-                if run is None:
-                    if "error" in runs:
-                        cells[server] = Cell(None, "error", ok=False)
-                    continue
-                value = run["latency_ms"][stat]
-                ok = run["converged"] and run["missing"] == 0
-                text = _ms(value)
-                if run["missing"]:
-                    text += f" ({run['missing']} undelivered)"
-                cells[server] = Cell(value, text, ok)
-            table.rows.append(Row(f"{key}: {stat}", cells, "lower"))
+        table.rows += _latency_rows(
+            result,
+            key,
+            "latency_ms",
+            "missing",
+            "",
+            lambda run: run["converged"] and run["missing"] == 0,
+        )
+        table.rows += _cpu_rows(result, key)
         relay = result["runs"].get("relay", {}).get(key)
         if relay is not None:
             table.notes.append(
                 f"{key}: generator CPU {relay['generator']['cpu']:.0%} driving the bare relay "
                 f"(p99 {_ms(relay['latency_ms']['p99'])}: the floor the generator can measure)"
+            )
+    _floor_notes(table, result)
+    table.notes.append(CPU_NOTE)
+    return table
+
+
+def _floor_notes(table: Table, result: Json) -> None:
+    """Where the bare relay says the generator, not the server, set the numbers."""
+    for key, relay in result["runs"].get("relay", {}).items():
+        p99 = (relay.get("latency_ms") or {}).get("p99") if isinstance(relay, dict) else None
+        if p99 is not None and p99 > 250:
+            table.notes.append(
+                f"{key}: the bare relay's own p99 is {_ms(p99)}: the generator could not keep up "
+                f"with the {relay.get('frames_received', 0):,} frames it received (a busy machine "
+                "or its limit), so this case measures the generator more than the servers that "
+                "send as many frames as the relay"
             )
     for server, runs in result["runs"].items():
         for key, run in runs.items():
@@ -155,6 +224,54 @@ def fanout_table(result: Json, quick: bool) -> Table:
                         f"{SPECS[server].label} at {key}: p99 within 1.25x of the bare relay's, "
                         "so at the generator's floor (the server may be faster than measured)"
                     )
+
+
+CPU_NOTE = (
+    "CPU per delivered frame: the server's CPU time over the whole generator run (connects, "
+    "syncs, typing, drain, convergence check, closes) ÷ the WebSocket messages of any type all "
+    "clients received over the same run (in brackets); per delivered edit or caret: the same "
+    "CPU time ÷ the (edit or caret move, receiver) pairs that arrived (a server that merges "
+    "updates sends fewer frames than one that forwards each)"
+)
+
+
+def cursors_table(result: Json, quick: bool) -> Table:
+    table = Table(
+        "1b. Typing with cursors: every edit followed by a caret move (awareness), one room",
+        _columns(result),
+    )
+    for n, period, _ in [tuple(c) for c in result["params"]["cases"]]:
+        key = case_key(int(n), float(period))
+        table.rows += _latency_rows(
+            result,
+            key,
+            "latency_ms",
+            "missing",
+            "edit ",
+            lambda run: run["converged"] and run["missing"] == 0,
+        )
+        table.rows += _latency_rows(
+            result,
+            key,
+            "cursor_latency_ms",
+            "cursor_missing",
+            "caret ",
+            lambda run: run["converged"] and run.get("cursor_missing") == 0,
+        )
+        table.rows += _cpu_rows(result, key, "edit or caret")
+        relay = result["runs"].get("relay", {}).get(key)
+        if relay is not None:
+            table.notes.append(
+                f"{key}: generator CPU {relay['generator']['cpu']:.0%} driving the bare relay "
+                f"(edit p99 {_ms(relay['latency_ms']['p99'])}, caret p99 "
+                f"{_ms((relay.get('cursor_latency_ms') or {}).get('p99'))}: the generator's floor)"
+            )
+    _floor_notes(table, result)
+    table.notes.append(
+        "caret: from the awareness update's send to the arrival, at every other client, of an "
+        "awareness entry of its sender with that clock or a later one"
+    )
+    table.notes.append(CPU_NOTE)
     return table
 
 
@@ -465,6 +582,7 @@ def history_ui_table(result: Json) -> Table:
 
 TABLES: dict[str, Callable[[Json, bool], Table]] = {
     "fanout": fanout_table,
+    "cursors": cursors_table,
     "saturation": lambda r, q: saturation_table(r),
     "connections": lambda r, q: connections_table(r),
     "cold": lambda r, q: cold_table(r),
@@ -526,6 +644,8 @@ def targets(results: Json) -> list[Target]:
         out.append(
             Target("fan-out p99 at N=200 ≥ 10x better than pycrdt-websocket", "not measured", None)
         )
+    out.append(_per_frame_target(fan))
+    out.append(_cursors_target(results.get("cursors", {}).get("runs", {})))
     sat = results.get("saturation", {}).get("runs", {})
     s_rate, y_rate = _get(sat, "swell", "held_rate"), _get(sat, "yws", "held_rate")
     relay = sat.get("relay", {})
@@ -664,6 +784,49 @@ def targets(results: Json) -> list[Target]:
     else:
         out.append(Target("History opens within 300 ms (first open)", "not measured", None))
     return out
+
+
+def _per_frame_target(fan: Json) -> Target:
+    """Issue 13: the server's CPU per delivered frame at N=200 (every 1 s; every 4 s shown)."""
+    name = "CPU per delivered frame at N=200 ≤ 2x y-websocket"
+    parts = []
+    met: bool | None = None
+    for period in (1.0, 4.0):
+        key = case_key(200, period)
+        swell = _get(fan, "swell", key, "server_cpu_us_per_frame")
+        yws = _get(fan, "yws", key, "server_cpu_us_per_frame")
+        if swell is None or not yws:
+            continue
+        text = f"{key}: Swell {_us(swell)}, y-websocket {_us(yws)}: {swell / yws:.2f}x"
+        per = [_get(fan, k, key, "server_cpu_us_per_delivery") for k in ("swell", "yws")]
+        if per[0] is not None and per[1]:
+            text += f" (per delivered edit {_us(per[0])} and {_us(per[1])}: {per[0] / per[1]:.2f}x)"
+        parts.append(text)
+        if period == 1.0:
+            met = swell <= 2 * yws and _get(fan, "swell", key, "converged") is True
+    if met is None:
+        return Target(name, "not measured" if not parts else "; ".join(parts), None)
+    return Target(name, "; ".join(parts), met)
+
+
+def _cursors_target(runs: Json) -> Target:
+    name = "typing with cursors at N=200: edit p99 ≤ 1.5x y-websocket"
+    key = case_key(200, 1.0)
+    swell = _get(runs, "swell", key, "latency_ms", "p99")
+    yws = _get(runs, "yws", key, "latency_ms", "p99")
+    if swell is None or not yws:
+        return Target(name, "not measured", None)
+    carets = [_get(runs, k, key, "cursor_latency_ms", "p99") for k in ("swell", "yws")]
+    text = f"Swell {_ms(swell)}, y-websocket {_ms(yws)}: {swell / yws:.2f}x"
+    if None not in carets:
+        text += f" (caret p99: Swell {_ms(carets[0])}, y-websocket {_ms(carets[1])})"
+    relay = _get(runs, "relay", key, "latency_ms", "p99")
+    if relay is not None:
+        text += f"; the bare relay's p99 {_ms(relay)}"
+        if relay > 250:
+            text += " (the generator could not keep up: see the table's notes)"
+    ok = swell <= 1.5 * yws and _get(runs, "swell", key, "converged") is True
+    return Target(name, text, ok)
 
 
 def targets_text(items: list[Target], markdown: bool = False) -> str:

@@ -114,12 +114,27 @@ def _gen(
     server_cpu = srv.cpu() - cpu_before if srv.alive else 0.0
     other = max(0.0, run.busy_s - server_cpu - run.cpu_s)
     measured: Json = {
+        "server_cpu_s": round(server_cpu, 3),
         "server_cpu_share": round(server_cpu / wall, 3),
         "generator_cpu_share": round(run.cpu_s / wall, 3),
         "other_cpu_cores": round(other / wall, 3),  # everything else on the machine
         "steal_cores": round((machine_steal() - steal_before) / wall, 3),  # the hypervisor's
         "server_rss_mib": round(srv.rss() / 2**20, 1) if srv.alive else None,
     }
+    # CPU per delivered frame: the server's CPU time over this generator run (its whole life:
+    # connects, syncs, the measured window, the drain, the convergence check, the closes)
+    # divided by the WebSocket messages (of any type) every client received over the same
+    # run (loadgen's frames_received). What one frame sent costs the server, everything
+    # amortized into it (reading and storing the edits, the awareness, the protocol).
+    frames = run.result.get("frames_received")
+    if frames and srv.alive:
+        measured["server_cpu_us_per_frame"] = round(server_cpu / frames * 1e6, 2)
+    # The same per (edit or caret move, receiver) pair delivered (fan-out and cursors): a
+    # server that merges a busy room's updates into one message sends fewer frames than
+    # y-websocket, which sends one per update and receiver.
+    deliveries = run.result.get("deliveries")
+    if deliveries and srv.alive:
+        measured["server_cpu_us_per_delivery"] = round(server_cpu / deliveries * 1e6, 2)
     if measured["other_cpu_cores"] > 0.15 or measured["steal_cores"] > 0.05:
         ctx.notes.append(
             f"{config['mode']} {srv.spec.label}: other processes used "
@@ -203,48 +218,108 @@ def case_key(n: int, period: float) -> str:
 
 
 def fanout(ctx: Context) -> Json:
-    cases = fanout_cases(ctx.quick)
+    return _typing(ctx, "fanout", fanout_cases(ctx.quick))
+
+
+def _per_frame(r: Json) -> str:
+    us = r.get("server_cpu_us_per_frame")
+    frames = r.get("frames_received")
+    typing = r.get("server_cpu_while_typing")
+    text = "" if typing is None else f", {typing:.0%} while typing"
+    if us is not None:
+        text += f"; {us:.1f} µs per delivered frame ({frames:,} frames)"
+    if r.get("server_cpu_us_per_delivery") is not None:
+        what = "edit or caret" if r.get("cursor_latency_ms") else "edit"
+        text += f", {r['server_cpu_us_per_delivery']:.1f} µs per delivered {what}"
+    return text
+
+
+def _typing(ctx: Context, scenario: str, cases: list[tuple[int, float, float]]) -> Json:
+    """Fan-out and typing with cursors: N clients in one room, each typing one character per
+    period at a random phase (loadgen's "fanout" or "cursors" mode, which is the same typing
+    followed by a caret move after every edit)."""
     runs: dict[str, Any] = {}
     for spec in ctx.servers:
         ctx.say(f"- {spec.label}")
         results: dict[str, Any] = {}
         runs[spec.key] = results
         try:
-            with ctx.server(spec, "fanout") as srv:
+            with ctx.server(spec, scenario) as srv:
                 for n, period, duration in cases:
                     key = case_key(n, period)
                     drain = 3 if ctx.quick else 30
                     config = {
-                        "mode": "fanout",
+                        "mode": scenario,
                         "clients": n,
                         "period_s": period,
                         "duration_s": duration,
                         "drain_s": drain,
                     }
-                    room = srv.new_room(f"fanout{n}")
+                    room = srv.new_room(f"{scenario}{n}")
                     config.update(url=room.url, room=room.name)
                     profile = ctx.profile and n >= 200 and period == 1.0
-                    with profiled(ctx, srv, f"fanout-{n}") if profile else _nothing():
-                        run, measured = _gen(ctx, srv, config, timeout=duration + drain + 120)
+                    marks: dict[str, tuple[float, float]] = {}
+
+                    def at_mark(
+                        mark: Json,
+                        srv: RunningServer = srv,
+                        marks: dict[str, tuple[float, float]] = marks,
+                    ) -> None:
+                        if mark["name"] in ("measure-start", "measure-end") and srv.alive:
+                            marks[mark["name"]] = (srv.cpu(), time.monotonic())
+
+                    with profiled(ctx, srv, f"{scenario}-{n}") if profile else _nothing():
+                        run, measured = _gen(
+                            ctx, srv, config, timeout=duration + 2 * drain + 120, on_mark=at_mark
+                        )
                     r = {**run.result, **measured}
+                    if len(marks) == 2:  # the server's CPU share while the clients typed
+                        (c0, t0), (c1, t1) = marks["measure-start"], marks["measure-end"]
+                        r["server_cpu_while_typing"] = round((c1 - c0) / max(1e-3, t1 - t0), 3)
                     results[key] = r
                     lat = r["latency_ms"]
+                    caret = r.get("cursor_latency_ms")
                     ctx.say(
                         f"  {key}: p50 {lat['p50']} p99 {lat['p99']} max {lat['max']} ms, "
-                        f"missing {r['missing']}, server CPU {measured['server_cpu_share']:.0%}, "
+                        f"missing {r['missing']}"
+                        + (
+                            f"; carets p50 {caret['p50']} p99 {caret['p99']} max "
+                            f"{caret['max']} ms, missing {r['cursor_missing']}"
+                            if caret
+                            else ""
+                        )
+                        + f"; server CPU {measured['server_cpu_share']:.0%}{_per_frame(r)}; "
                         f"generator CPU {r['generator']['cpu']:.0%}"
                         + ("" if r["converged"] else f"  NOT CONVERGED: {r['problems']}")
                     )
                     if not r["converged"]:
-                        ctx.fail("fanout", spec, f"{key}: {'; '.join(r['problems'])}")
-                    if not _alive_or_fail(ctx, "fanout", srv):
+                        ctx.fail(scenario, spec, f"{key}: {'; '.join(r['problems'])}")
+                    if not _alive_or_fail(ctx, scenario, srv):
                         break
                     if not ctx.quick:
                         srv.wait_idle(quiet=1.0, limit=30)
         except (GeneratorFailed, ServerFailed, OSError) as e:
             results["error"] = str(e)
-            ctx.fail("fanout", spec, str(e))
+            ctx.fail(scenario, spec, str(e))
     return {"params": {"cases": cases}, "runs": runs}
+
+
+# ---- 1b. typing with cursors --------------------------------------------------------------------
+
+
+def cursors_cases(quick: bool) -> list[tuple[int, float, float]]:
+    """(clients, seconds between one client's edits, measured seconds)."""
+    if quick:
+        return [(10, 0.5, 0.6)]
+    return [(50, 1.0, 15), (200, 1.0, 20)]
+
+
+def cursors(ctx: Context) -> Json:
+    """Fan-out's typing, each edit followed at once by an awareness update moving the typist's
+    caret, as TipTap's collaboration caret sends on every keystroke: edit latency as in
+    fan-out, and caret latency (the awareness update's send to its arrival, by client id and
+    clock, at every other client)."""
+    return _typing(ctx, "cursors", cursors_cases(ctx.quick))
 
 
 @contextmanager
@@ -982,6 +1057,7 @@ def history_ui_summary(page: Json) -> str:
 
 SCENARIOS: dict[str, tuple[str, Callable[[Context], Json]]] = {
     "fanout": ("1. fan-out latency", fanout),
+    "cursors": ("1b. typing with cursors", cursors),
     "saturation": ("2. saturation", saturation),
     "connections": ("3. idle connections", connections),
     "cold": ("4. cold load", cold_load),

@@ -8,9 +8,11 @@ errors.
 from __future__ import annotations
 
 import atexit
+import functools
 import importlib.util
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -107,8 +109,11 @@ class ServerSpec:
     stateful: bool  # holds the document, so a client joining late gets it (not the relay)
     is_peer: bool  # one of the servers Swell is compared with (the relay is the yardstick)
     command: Callable[[int, Path], list[str]]
-    needs: str  # what it runs on: "node", "peers-venv", "swell" or "swell-uvicorn"
+    # what it runs on: "node", "peers-venv", "swell", "swell-uvicorn", "swell-granian" or
+    # "swell-before" (another checkout's Swell, see _swell_before)
+    needs: str
     swell_app: bool = False  # serves Swell's app: documents are made through its API
+    env: Callable[[], dict[str, str]] | None = None  # more environment for its process
 
     def unavailable(self) -> str | None:
         """Why this server cannot run here, or None."""
@@ -116,20 +121,26 @@ class ServerSpec:
             return "bench/node_modules is missing: run `make bench` (npm ci in bench/)"
         if self.needs == "peers-venv" and not PEERS_PYTHON.exists():
             return "bench/.venv-peers is missing: run `make bench` (it creates it)"
-        if self.needs in ("swell", "swell-uvicorn"):
+        if self.needs in ("swell", "swell-uvicorn", "swell-granian"):
             try:
                 swell_executable()
             except RuntimeError as e:
                 return str(e)
-        if self.needs == "swell-uvicorn" and importlib.util.find_spec("uvicorn") is None:
-            return "uvicorn is missing: run `make bench` (it installs Swell's `bench` extra)"
+        for server in ("uvicorn", "granian"):
+            if self.needs == f"swell-{server}" and importlib.util.find_spec(server) is None:
+                return f"{server} is missing: run `make bench` (it installs Swell's `bench` extra)"
+        if self.needs == "swell-before":
+            return before_unavailable()
         return None
 
 
 # Every bench client connects from 127.0.0.1: the per-address limits (made for one person's
 # browser) are lifted, and the per-document caps raised past the largest scenario. Saturation
 # drives one room from 4 writers at up to 16,000 edits/s each, past the per-socket default of
-# 2,000 messages/s: that limit is raised (still checked, so its cost is measured).
+# 2,000 messages/s: that limit is raised (still checked, so its cost is measured). Typing with
+# cursors sends one caret per keystroke and socket (about 190 accepted awareness bytes; one or
+# two keystrokes a second), far under the default --awareness-bytes-per-second of 64 KiB/s:
+# that limit is kept (checked, as in production).
 SWELL_BENCH_LIMITS = [
     "--creates-per-minute", "0",
     "--connects-per-minute", "0",
@@ -149,7 +160,100 @@ def _swell(port: int, data: Path) -> list[str]:
 def _swell_uvicorn(port: int, data: Path) -> list[str]:
     url = f"sqlite+aiosqlite:///{data / 'swell.db'}"
     script = BENCH_DIR / "peers" / "swell_uvicorn.py"
-    return [sys.executable, str(script), "--port", str(port), "--database-url", url]
+    return [sys.executable, str(script), "--port", str(port), "--database-url", url] + (
+        SWELL_BENCH_LIMITS
+    )
+
+
+def _swell_granian(port: int, data: Path) -> list[str]:
+    url = f"sqlite+aiosqlite:///{data / 'swell.db'}"
+    script = BENCH_DIR / "peers" / "swell_granian.py"
+    return [sys.executable, str(script), "--port", str(port), "--database-url", url] + (
+        SWELL_BENCH_LIMITS
+    )
+
+
+# ---- Swell before: another checkout's code, to measure before and after in one run -------------
+
+BEFORE_VARIABLE = "SWELL_BENCH_BEFORE"
+
+
+def before_checkout() -> Path | None:
+    """The checkout ``$SWELL_BENCH_BEFORE`` names (e.g. ``git worktree add /tmp/before
+    <commit>``), or None."""
+    raw = os.environ.get(BEFORE_VARIABLE, "").strip()
+    return Path(raw).expanduser().resolve() if raw else None
+
+
+def _before_env() -> dict[str, str]:
+    """Its ``server/`` first on the path: this virtualenv's Python and dependencies run the
+    checkout's ``swell`` package (this one's is on the path through its editable install,
+    after ``PYTHONPATH``)."""
+    checkout = before_checkout()
+    assert checkout is not None
+    path = [str(checkout / "server"), os.environ.get("PYTHONPATH", "")]
+    return {"PYTHONPATH": os.pathsep.join(p for p in path if p)}
+
+
+def _before_python() -> list[str]:
+    # -P: no current directory (bench/, the servers' cwd) first on the path, whose modules
+    # (generator, profiles, ...) could shadow the checkout's imports
+    return [sys.executable, "-P", "-m", "swell"]
+
+
+@functools.cache
+def before_unavailable() -> str | None:
+    checkout = before_checkout()
+    if checkout is None:
+        return f"${BEFORE_VARIABLE} is not set (the path of a checkout of the code before)"
+    if not (checkout / "server" / "swell" / "__main__.py").is_file():
+        return f"${BEFORE_VARIABLE}={checkout} has no server/swell/__main__.py"
+    probe = subprocess.run(
+        [sys.executable, "-P", "-c", "import swell; print(swell.__file__)"],
+        env={**os.environ, **_before_env()},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    found = Path(probe.stdout.strip() or ".").resolve()
+    if probe.returncode != 0 or checkout not in found.parents:
+        return f"this Python does not import swell from {checkout}: {probe.stderr.strip()[-300:]}"
+    return None
+
+
+@functools.cache
+def before_flags() -> frozenset[str]:
+    """The flags the checkout's ``swell serve`` knows (an older one may lack a limit)."""
+    shown = subprocess.run(
+        [*_before_python(), "serve", "--help"],
+        env={**os.environ, **_before_env(), "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
+    return frozenset(re.findall(r"(--[a-z][a-z0-9-]*)", shown))
+
+
+def _swell_before(port: int, data: Path) -> list[str]:
+    """``swell serve`` as for Swell, run from the checkout: the same flags and limits, less
+    any limit the older code does not have (said once on the runner's output), its own
+    migrations on a fresh database. The checkout needs no web build (``server/swell/web`` is
+    not committed): without it the pages answer 503 with a placeholder, and no scenario that
+    runs it loads a page (the browser one runs Swell only)."""
+    url = f"sqlite+aiosqlite:///{data / 'swell.db'}"
+    known = before_flags()
+    limits = []
+    pairs = list(zip(SWELL_BENCH_LIMITS[::2], SWELL_BENCH_LIMITS[1::2], strict=True))
+    for flag, value in pairs:
+        if flag in known:
+            limits += [flag, value]
+        elif flag not in _said_missing:
+            _said_missing.add(flag)
+            print(f"  note: Swell (before) has no {flag}: it runs with its own default", flush=True)
+    return [*_before_python(), "serve", "--port", str(port), "--database-url", url, *limits]
+
+
+_said_missing: set[str] = set()
 
 
 def _yws(port: int, data: Path) -> list[str]:
@@ -177,6 +281,18 @@ SPECS: dict[str, ServerSpec] = {
     spec.key: spec
     for spec in (
         ServerSpec("swell", "Swell", "yws", True, True, False, _swell, "swell", swell_app=True),
+        ServerSpec(
+            "swell-before",
+            "Swell (before)",
+            "yws",
+            True,
+            True,
+            False,
+            _swell_before,
+            "swell-before",
+            swell_app=True,
+            env=_before_env,
+        ),
         ServerSpec("yws", "y-websocket", "yws", True, True, True, _yws, "node"),
         ServerSpec("hocuspocus", "Hocuspocus", "hocuspocus", True, True, True, _hocuspocus, "node"),
         ServerSpec("pycrdt", "pycrdt-websocket", "yws", True, True, True, _pycrdt, "peers-venv"),
@@ -191,6 +307,17 @@ SPECS: dict[str, ServerSpec] = {
             False,
             _swell_uvicorn,
             "swell-uvicorn",
+            swell_app=True,
+        ),
+        ServerSpec(
+            "swell-granian",
+            "Swell on granian",
+            "yws",
+            True,
+            True,
+            False,
+            _swell_granian,
+            "swell-granian",
             swell_app=True,
         ),
     )
@@ -242,6 +369,8 @@ class RunningServer:
         log.flush()
         env = dict(os.environ)
         env.pop("NODE_OPTIONS", None)
+        if self.spec.env is not None:
+            env.update(self.spec.env())
         command = self.spec.command(self.port, self.data_dir)
         started = time.monotonic()
         self.proc = subprocess.Popen(

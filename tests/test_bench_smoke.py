@@ -53,6 +53,7 @@ def test_the_bench_smoke_version_converges_everywhere(tmp_path: Path) -> None:
     results = record["results"]
     assert set(results) == {
         "fanout",
+        "cursors",
         "saturation",
         "connections",
         "cold",
@@ -62,10 +63,10 @@ def test_the_bench_smoke_version_converges_everywhere(tmp_path: Path) -> None:
         "history_ui",
         *CLUSTER,
     }
-    for scenario in ("fanout", "saturation", "connections", "viewers"):
+    for scenario in ("fanout", "cursors", "saturation", "connections", "viewers"):
         for server, run in results[scenario]["runs"].items():
             assert "error" not in run, (scenario, server, run)
-            cases = run.values() if scenario == "fanout" else [run]
+            cases = run.values() if scenario in ("fanout", "cursors") else [run]
             for case in cases:
                 assert case["converged"], (scenario, server, case["problems"])
     for server, runs in results["cold"]["runs"].items():
