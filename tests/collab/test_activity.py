@@ -4,6 +4,7 @@ their own, names from the author before anything a client claims."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import sqlite3
@@ -250,6 +251,26 @@ async def test_entries_recorded_while_a_write_is_in_flight_go_into_one_transacti
     assert [(r.seq, r.summary) for r in delivered] == list(enumerate(titles, start=1))
     records, _, _ = await setup.log.list_activity(DOC, None, 100)
     assert [(r.seq, r.summary) for r in records] == list(enumerate(titles, start=1))
+
+
+async def test_entries_that_come_one_at_a_time_within_the_linger_share_a_transaction(
+    setup: Setup,
+) -> None:
+    """People typing in turn close a burst each, one entry at a time and never while a write
+    is in flight: the linger makes them one transaction instead of one each."""
+    counted = CountedLog(setup.log)
+    recorder = ActivityRecorder(counted, burst_seconds=60, linger_seconds=0.3)
+    delivered: list[ActivityRecord] = []
+    recorder.listen(delivered.append)
+    transactions = commits(setup.engine)
+    for i in range(5):
+        recorder.on_event(renamed(f"L{i}"))
+        await asyncio.sleep(0)  # one entry per loop iteration, as bursts close
+    await wait_until(lambda: len(delivered) == 5, within=5)
+    assert len(counted.batches) == 1 and transactions[0] == 1
+    assert [r.summary for r in delivered] == [
+        f"Ada renamed the document to “L{i}”" for i in range(5)
+    ]
 
 
 async def test_an_idle_entry_is_written_without_waiting_for_a_flush(setup: Setup) -> None:
