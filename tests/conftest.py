@@ -121,5 +121,7 @@ async def stores(tmp_path: Path) -> AsyncIterator[tuple[SqlDocumentCatalog, SqlD
     await asyncio.to_thread(upgrade_database, url)  # Alembic runs its own event loop
     engine = create_engine(url)
     sessions = create_session_factory(engine)
-    yield SqlDocumentCatalog(sessions), SqlDocumentStore(sessions)
+    store = SqlDocumentStore(sessions)
+    yield SqlDocumentCatalog(sessions), store
+    await store.close()
     await engine.dispose()

@@ -53,7 +53,7 @@ from granian.server.embed import Server
 from swell.__main__ import build_parser, check_serving, configure_logging, load_settings
 from swell.app import Services, create_app
 from swell.migrate import upgrade_database
-from swell.server import _quiet_cancellations, bind_socket, tune_garbage_collector
+from swell.server import _quiet_cancellations, bind_socket, tune_interpreter
 from swell.settings import Settings
 from swell.transport.origin import wildcard_without_public_url
 
@@ -135,7 +135,7 @@ async def run(settings: Settings) -> None:
     await asyncio.wait({serving, started}, return_when=asyncio.FIRST_COMPLETED)
     started.cancel()
     if ready.is_set():
-        tune_garbage_collector()
+        tune_interpreter()
         host = f"[{settings.host}]" if ":" in settings.host else settings.host
         log.info("listening on http://%s:%d (granian, embedded, asyncio)", host, port)
     try:

@@ -73,8 +73,10 @@ async def setup(database_url: str) -> AsyncIterator[Setup]:
     sessions = create_session_factory(engine)
     await SqlDocumentCatalog(sessions).create_document(DOC, "T", b"e" * 32, b"v" * 32)
     directory = SqlAuthorDirectory(sessions)
-    ada = await directory.create_author("ada-id", "Ada", "#123456", b"a" * 32)
-    grace = await directory.create_author("grace-id", "Grace", "#654321", b"g" * 32)
+    ada = await directory.create_author("ada-id", "Ada", "#123456", b"activity-ada".ljust(32, b"."))
+    grace = await directory.create_author(
+        "grace-id", "Grace", "#654321", b"activity-grace".ljust(32, b".")
+    )
     log = SqlActivityLog(sessions)
     # bursts that only an interruption or the flush ends: the test decides where they end
     recorder = ActivityRecorder(log, burst_seconds=60)

@@ -20,7 +20,7 @@ from swell.protocol.messages import SyncUpdate, decode_frame
 from swell.storage.catalog import SqlDocumentCatalog
 from swell.storage.document_store import SqlDocumentStore
 from tests.changes import as_changes
-from tests.client import wait_until
+from tests.client import awareness_message, decode_awareness, wait_until
 
 
 async def new_room(
@@ -351,3 +351,46 @@ def typed_in_paragraph(n: int) -> list[bytes]:
         text.insert(len(text), f"{i:03d}")
         out.append(doc.get_update(before))
     return out
+
+
+async def test_carets_that_move_in_one_turn_go_out_as_one_frame(
+    stores: tuple[SqlDocumentCatalog, SqlDocumentStore],
+) -> None:
+    """Everyone's caret moves with every keystroke: what several sockets announce in one turn
+    of the event loop reaches each socket as one awareness frame holding all of it (the
+    senders' own states included, as y-websocket's server echoes them), and the latest state
+    of each wins."""
+    room = await new_room(stores, "aw1")
+    ada, grace, viewer = Peer(Role.EDIT), Peer(Role.EDIT), Peer(Role.VIEW)
+    for p in (ada, grace, viewer):
+        room.join(p)
+    viewer._outbox.clear()
+    room.receive(ada, awareness_message(11, 1, {"user": {"name": "Ada"}}))
+    room.receive(grace, awareness_message(22, 1, {"user": {"name": "Grace"}}))
+    room.receive(ada, awareness_message(11, 2, {"user": {"name": "Ada"}, "cursor": None}))
+    assert not [f for f in viewer._outbox if f[0] == 1]  # nothing yet: the turn is not over
+    await wait_until(lambda: any(f[0] == 1 for f in viewer._outbox))
+    frames = [f for f in viewer._outbox if f[0] == 1]
+    assert len(frames) == 1
+    states = decode_awareness(frames[0])
+    assert states == {
+        11: {"user": {"name": "Ada"}, "cursor": None},
+        22: {"user": {"name": "Grace"}},
+    }
+    assert [f for f in ada._outbox if f[0] == 1]  # the sender hears its own state too
+    await room.close()
+
+
+async def test_a_caret_announced_just_before_leaving_goes_out_before_the_removal(
+    stores: tuple[SqlDocumentCatalog, SqlDocumentStore],
+) -> None:
+    room = await new_room(stores, "aw2")
+    ada, viewer = Peer(Role.EDIT), Peer(Role.VIEW)
+    room.join(ada)
+    room.join(viewer)
+    viewer._outbox.clear()
+    room.receive(ada, awareness_message(11, 1, {"user": {"name": "Ada"}}))
+    room.leave(ada)
+    frames = [decode_awareness(f) for f in viewer._outbox if f[0] == 1]
+    assert frames == [{11: {"user": {"name": "Ada"}}}, {11: None}]
+    await room.close()

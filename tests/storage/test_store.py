@@ -24,6 +24,7 @@ from swell.records import (
     ANONYMOUS,
     ActivityRecord,
     AuthorRecord,
+    Change,
     Chunk,
     NewestRevision,
     StoredState,
@@ -40,6 +41,7 @@ from tests.conftest import POSTGRES_ENV
 
 JOURNAL_BACKENDS = [
     "sqlite",
+    "sqlite, numbered by the room",
     *(["postgres"] if os.environ.get(POSTGRES_ENV) else []),
     "memory",
 ]
@@ -58,9 +60,9 @@ class Stores:
 async def stores(database_url: str) -> AsyncIterator[Stores]:
     engine = create_engine(database_url)
     sessions = create_session_factory(engine)
-    yield Stores(
-        SqlDocumentCatalog(sessions), SqlDocumentStore(sessions), SqlActivityLog(sessions), engine
-    )
+    store = SqlDocumentStore(sessions)
+    yield Stores(SqlDocumentCatalog(sessions), store, SqlActivityLog(sessions), engine)
+    await store.close()
     await engine.dispose()
 
 
@@ -73,6 +75,24 @@ class Journal:
     delete_document: Callable[[str], Awaitable[object]]
     unknown_document: type[Exception] | tuple[type[Exception], ...]
     """What writing content for a document that does not exist raises."""
+
+
+class NumberedByTheRoom:
+    """The store as a room uses it: the room numbers its own revisions (``first_rev``, the
+    newest it knows + 1), which on SQLite takes the journal's own path (``SqliteJournal``,
+    around SQLAlchemy); everything else goes to the store itself."""
+
+    def __init__(self, store: SqlDocumentStore) -> None:
+        self._store = store
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._store, name)
+
+    async def append_changes(
+        self, doc_id: str, changes: list[Change], bindings: dict[int, str]
+    ) -> int:
+        newest = (await self._store.load_state(doc_id)).rev
+        return await self._store.append_changes(doc_id, changes, bindings, newest + 1)
 
 
 @pytest.fixture(params=JOURNAL_BACKENDS)
@@ -100,9 +120,10 @@ async def journal(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
     async def create(doc_id: str) -> object:
         return await catalog.create_document(doc_id, "T", b"e" * 32, b"v" * 32)
 
-    yield Journal(
-        SqlDocumentStore(sessions), create, catalog.delete_document, (IntegrityError, DocumentGone)
-    )
+    store = SqlDocumentStore(sessions)
+    documents = NumberedByTheRoom(store) if "numbered" in request.param else store
+    yield Journal(documents, create, catalog.delete_document, (IntegrityError, DocumentGone))  # type: ignore[arg-type]
+    await store.close()
     await engine.dispose()
 
 

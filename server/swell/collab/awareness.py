@@ -8,6 +8,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from pycrdt import Awareness, Doc
@@ -95,6 +96,15 @@ def _is_id(value: Any) -> bool:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """States an awareness update changed: their ids, and the bytes it carried (what every
+    other socket receives, for the sender's budget)."""
+
+    client_ids: list[int]
+    size: int
+
+
 class OwnedAwareness:
     """The room's awareness states, by owner. ``on_change`` hears of a socket whose name or
     colour changed (cursor moves are not reported)."""
@@ -122,6 +132,17 @@ class OwnedAwareness:
     def apply(self, peer: Peer, entries: tuple[AwarenessEntry, ...]) -> bytes | None:
         """Apply what ``peer`` announced; returns the cleaned update to send everyone (None
         if nothing is left). Raises AwarenessRefused; nothing is applied then."""
+        accepted = self.accept(peer, entries)
+        return self.encode(accepted.client_ids) if accepted is not None else None
+
+    def encode(self, client_ids: list[int]) -> bytes:
+        """The current states (or removals) of ``client_ids`` as one update."""
+        return self._awareness.encode_awareness_update(client_ids)
+
+    def accept(self, peer: Peer, entries: tuple[AwarenessEntry, ...]) -> Accepted | None:
+        """Apply what ``peer`` announced; returns which states everyone should hear of now
+        (None if nothing is left), so that a room can send several sockets' changes as one
+        update. Raises AwarenessRefused; nothing is applied then."""
         cleaned: list[tuple[int, int, str]] = []
         losers: list[Peer] = []  # silent owners whose ids were taken over
         now = time.monotonic()
@@ -169,7 +190,7 @@ class OwnedAwareness:
                 peer.client_ids.discard(client_id)
         for changed in [peer, *losers]:
             self._note_identity(changed)
-        return self._awareness.encode_awareness_update(taken) if taken else None
+        return Accepted(taken, len(update)) if taken else None
 
     def name_of(self, peer: Peer) -> str | None:
         """The socket's current name, kept up to date by every change of its states (cheap:

@@ -100,6 +100,7 @@ class Room:
         self._telemetry = telemetry or Telemetry()
         self._peer_ids = count(1)
         self.guests: dict[int, Participant] = {}  # event-stream viewers, shown elsewhere
+        self._awareness_out: dict[int, None] = {}  # changed states not sent yet (this turn)
         self._fanout = Fanout(doc_id)
         self.awareness = OwnedAwareness(
             doc,
@@ -243,6 +244,7 @@ class Room:
         """Remove the socket and the awareness states it owned, so no cursor stays."""
         if self.peers.get(peer.id) is not peer:
             return
+        self._send_awareness()  # what it said before it left, before its removal
         del self.peers[peer.id]
         participant = self.awareness.participant(peer)
         removal = self.awareness.remove(peer)
@@ -283,20 +285,36 @@ class Room:
         elif isinstance(message, SyncStep1):
             self._writer.request_sync(peer, message.state_vector)
         elif isinstance(message, AwarenessUpdate):
-            update = self.awareness.apply(peer, message.entries)
-            if update is not None:
+            accepted = self.awareness.accept(peer, message.entries)
+            if accepted is not None:
                 # Counted once accepted: echoes of others' states (stock clients send them)
                 # reach nobody, so they cost nothing here.
-                if peer.budget is not None and not peer.budget.spend(0, 0, len(update)):
+                if peer.budget is not None and not peer.budget.spend(0, 0, accepted.size):
                     raise Refused(CloseCode.POLICY, "sending awareness too fast")
-                # Back to the sender too, as y-websocket's server does: a lone client's own
-                # heartbeat is what keeps its stock provider from timing the socket out.
-                frame = encode_awareness(update)
-                self._fanout.broadcast(frame)
-                if self._replica is not None:
-                    self._replica.awareness(frame)
+                self._awareness_later(accepted.client_ids)
         elif isinstance(message, QueryAwareness):
             self._writer.request_awareness(peer)
+
+    def _awareness_later(self, client_ids: list[int]) -> None:
+        """Changed states go out once per turn of the event loop, all sockets' together: with
+        everyone's caret moving on every keystroke, a room of N sent N frames to each socket
+        for N messages; now one frame per turn carries every caret that moved meanwhile."""
+        if not self._awareness_out:
+            asyncio.get_running_loop().call_soon(self._send_awareness)
+        self._awareness_out.update(dict.fromkeys(client_ids))
+
+    def _send_awareness(self) -> None:
+        """Back to the senders too, as y-websocket's server does: a lone client's own heartbeat
+        is what keeps its stock provider from timing the socket out."""
+        if not self._awareness_out:
+            return
+        client_ids, self._awareness_out = list(self._awareness_out), {}
+        if self.closed:
+            return
+        frame = encode_awareness(self.awareness.encode(client_ids))
+        self._fanout.broadcast(frame)
+        if self._replica is not None:
+            self._replica.awareness(frame)
 
     def _refuse(self, peer: Peer, code: int, reason: str) -> None:
         log.info("closing peer %s of %s (%d): %s", peer.id, self.doc_id, code, reason)

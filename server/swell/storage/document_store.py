@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from swell.records import (
@@ -32,6 +33,7 @@ from swell.storage.models import (
     DocumentUpdate,
     HistoryChunk,
 )
+from swell.storage.sqlite_journal import SqliteJournal
 
 _CHUNKS = HistoryChunk.__table__
 TOUCHED_KEPT = 1024
@@ -61,6 +63,19 @@ class SqlDocumentStore:
         self._dialect = bind.dialect.name
         self._lock_revisions = self._dialect != "sqlite"
         self._touched: dict[str, float] = {}
+        database = bind.url.database
+        # SQLite's hot path bypasses SQLAlchemy (one trip to one thread per commit); an
+        # in-memory database is one per connection, so it keeps the engine's.
+        self._journal = (
+            SqliteJournal(bind.url.render_as_string(hide_password=False))
+            if self._dialect == "sqlite" and database not in (None, "", ":memory:")
+            else None
+        )
+
+    async def close(self) -> None:
+        """Release the journal's own connection (the engine's pool is the engine's)."""
+        if self._journal is not None:
+            await self._journal.close()
 
     async def load_state(self, doc_id: str) -> StoredState:
         async with self._consistent() as connection:
@@ -105,6 +120,16 @@ class SqlDocumentStore:
         commit: it cost as much as the INSERT, measured) and whenever a room loads or compacts.
         One multi-row INSERT writes the journal."""
         now = datetime.now(UTC)
+        if self._journal is not None and first_rev is not None:
+            try:
+                await self._journal.append(
+                    doc_id, first_rev, changes, bindings, now, self._touch_due(doc_id)
+                )
+            except IntegrityError as e:
+                if "FOREIGN KEY" in str(e.orig):
+                    raise DocumentGone(doc_id) from e
+                raise
+            return first_rev + len(changes) - 1
         async with self._engine.begin() as connection:
             if self._lock_revisions or first_rev is None:
                 last = (
