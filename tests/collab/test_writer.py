@@ -12,9 +12,10 @@ from pycrdt import Doc, Text, create_update_message
 from swell.collab.events import RoomEvent, RoomFailed
 from swell.collab.peer import CloseCode, Peer, Role
 from swell.collab.registry import RoomRegistry
+from swell.collab.revisions import decode_ids
 from swell.collab.room import Room, RoomLimits
 from swell.protocol.messages import SwellMessageType, decode_frame
-from swell.records import Change
+from swell.records import AuthorRecord, Change
 from swell.storage.memory_store import MemoryDocumentStore
 from tests.client import wait_until
 
@@ -186,4 +187,80 @@ async def test_updates_waiting_for_a_slow_commit_are_bounded_in_bytes() -> None:
     await room.flush()
     assert await store.count_updates("h4") == 1  # the held commit; the flooder's rest dropped
     assert saved_in(list(flooder._outbox)) == []
+    await room.close()
+
+
+def author(name: str) -> AuthorRecord:
+    return AuthorRecord(f"{name}-id", name, "#123456")
+
+
+def typing(doc: Doc, text_name: str, chunks: list[str]) -> list[bytes]:
+    """What a client sends while typing ``chunks`` one after another into a Y.Text."""
+    out = []
+    text = doc.get(text_name, type=Text)
+    for chunk in chunks:
+        before = doc.get_state()
+        text += chunk
+        out.append(create_update_message(doc.get_update(before)))
+    return out
+
+
+@pytest.mark.timeout(10)
+async def test_a_batch_of_interleaved_typing_is_one_revision_per_socket() -> None:
+    """Two people typing fast: their updates come interleaved into one batch; each person's
+    become one revision (one transaction), attributed to them, holding exactly their ids."""
+    store = HeldStore()
+    store.add_document("g1")
+    room = await Room.load("g1", store, compact_every=10_000)
+    ada, grace = Peer(Role.EDIT, author=author("ada")), Peer(Role.EDIT, author=author("grace"))
+    room.join(ada)
+    room.join(grace)
+    store.gate.clear()
+    room.receive(ada, typed("hold"))  # the first commit waits: what comes next is one batch
+    await asyncio.wait_for(store.entered.wait(), 5)
+    a_doc, g_doc = Doc(), Doc()
+    a_ups, g_ups = typing(a_doc, "a", list("abc")), typing(g_doc, "g", list("xyz"))
+    for a, g in zip(a_ups, g_ups, strict=True):
+        room.receive(ada, a)
+        room.receive(grace, g)
+    store.gate.set()
+    await room.flush()
+    rows = (await store.load_history("g1")).rows
+    assert [r.revision.author_id for r in rows] == ["ada-id", "ada-id", "grace-id"]
+    ids = {r.revision.rev: decode_ids(r.ids).inserted for r in rows}
+    assert set(ids[2]) == {a_doc.client_id} and set(ids[3]) == {g_doc.client_id}
+    await room.close()
+
+
+@pytest.mark.timeout(10)
+async def test_an_update_that_builds_on_another_sockets_keeps_its_place() -> None:
+    """Grace's tab saw Ada's typing before the server did (tabs of one browser sync directly)
+    and typed after it: her update names Ada's item, so it is applied after Ada's; Ada then
+    typed after Grace's: that one stays after Grace's too. Ada's update that builds on
+    nobody's joins her first run. Each revision holds its own author's ids."""
+    store = HeldStore()
+    store.add_document("g2")
+    room = await Room.load("g2", store, compact_every=10_000)
+    ada, grace = Peer(Role.EDIT, author=author("ada")), Peer(Role.EDIT, author=author("grace"))
+    room.join(ada)
+    room.join(grace)
+    store.gate.clear()
+    room.receive(ada, typed("hold"))
+    await asyncio.wait_for(store.entered.wait(), 5)
+    a_doc, g_doc = Doc(), Doc()
+    first = typing(a_doc, "t", ["ab"])[0]
+    g_doc.apply_update(a_doc.get_update())
+    built_on = typing(g_doc, "t", ["Z"])[0]  # after Ada's "ab": its origin is Ada's item
+    alone = typing(a_doc, "u", ["!"])[0]  # another text: builds on nobody's
+    a_doc.apply_update(g_doc.get_update())
+    after_grace = typing(a_doc, "t", ["c"])[0]  # after Grace's "Z"
+    for peer, update in ((ada, first), (grace, built_on), (ada, alone), (ada, after_grace)):
+        room.receive(peer, update)
+    store.gate.set()
+    await room.flush()
+    rows = (await store.load_history("g2")).rows
+    assert [r.revision.author_id for r in rows] == ["ada-id", "ada-id", "grace-id", "ada-id"]
+    inserted = [set(decode_ids(r.ids).inserted) for r in rows[1:]]
+    assert inserted == [{a_doc.client_id}, {g_doc.client_id}, {a_doc.client_id}]
+    assert str(room.doc.get("t", type=Text)) == "abZc"
     await room.close()

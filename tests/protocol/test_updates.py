@@ -18,7 +18,7 @@ from pycrdt import (
 )
 
 from swell.protocol.messages import decode_state_vector
-from swell.protocol.updates import MalformedUpdate, struct_ranges
+from swell.protocol.updates import MalformedUpdate, read_update_refs, struct_ranges
 
 
 def moved(before: dict[int, int], after: dict[int, int]) -> dict[int, tuple[int, int]]:
@@ -88,3 +88,23 @@ def test_a_garbage_collected_document_counts_its_gc_structs() -> None:
 def test_bytes_that_are_not_an_update_are_refused(garbage: bytes) -> None:
     with pytest.raises(MalformedUpdate):
         struct_ranges(garbage)
+
+
+def test_the_clients_an_update_builds_on_are_named() -> None:
+    """What the writer's grouping checks: an update's origins and parents, by client."""
+    ada: Doc[Any] = Doc()
+    text = ada.get("t", type=Text)
+    text += "ab"
+    fresh = read_update_refs(ada.get_update())
+    assert fresh[2] <= {ada.client_id}  # a root type by name, then its own items
+    grace: Doc[Any] = Doc()
+    grace.apply_update(ada.get_update())
+    before = grace.get_state()
+    grace.get("t", type=Text).insert(1, "Z")  # between Ada's a and b
+    assert ada.client_id in read_update_refs(grace.get_update(before))[2]
+    frag = grace.get("f", type=XmlFragment)
+    paragraph = XmlElement("p")
+    frag.children.append(paragraph)
+    before = grace.get_state()
+    paragraph.children.append(XmlText("x"))  # its parent is Grace's element, by id
+    assert grace.client_id in read_update_refs(grace.get_update(before))[2]

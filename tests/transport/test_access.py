@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from urllib.parse import urlsplit
 
 import pytest
@@ -109,6 +110,8 @@ async def raw_handshake_status(base_url: str, path: str, headers: dict[str, str]
         return int(status_line.split()[1])
     finally:
         writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
 
 
 async def test_dns_rebinding_is_refused_though_host_equals_origin(

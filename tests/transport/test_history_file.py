@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import copy
 from typing import Any
 
@@ -188,4 +189,6 @@ async def test_a_history_file_that_lies_is_refused_and_creates_nothing(
         await writer.drain()
         status = await asyncio.wait_for(reader.readline(), 10)
         writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
         assert status.split()[1] == b"413", status

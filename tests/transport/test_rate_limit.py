@@ -4,6 +4,7 @@ client is behind a proxy, and 429 + Retry-After from a real server with low limi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 import pytest
@@ -256,3 +257,37 @@ async def test_websockets_and_streams_share_the_connect_allowance(server: Server
         await feed.close()
         if refused_feed is not None:
             await refused_feed.close()
+
+
+@pytest.mark.parametrize("server_settings", [{"SWELL_CREATES_PER_MINUTE": "1"}])
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_a_refusal_sent_before_the_body_arrived_keeps_the_connection(
+    server: ServerProcess,
+) -> None:
+    """The 429 goes out before the request's body is read (here: before it is even sent).
+    The connection stays usable for the next request on it, or the answer says it closes:
+    never a silent close that a client reusing the connection runs into."""
+    host, port = server.base_url.removeprefix("http://").rsplit(":", 1)
+    reader, writer = await asyncio.open_connection(host, int(port))
+
+    async def answer() -> tuple[bytes, bytes]:
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+        await asyncio.wait_for(reader.readexactly(length), 10)
+        return head.split(b" ")[1], head.lower()
+
+    request = f"POST /api/docs HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+    try:
+        writer.write(f"{request}Content-Length: 2\r\n\r\n{{}}".encode())
+        assert (await answer())[0] == b"201"
+        writer.write(f"{request}Content-Length: 2\r\n\r\n".encode())  # the body comes later
+        status, head = await answer()
+        assert status == b"429"
+        writer.write(b"{}")  # now
+        writer.write(f"GET /healthz HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+        if b"connection: close" not in head:
+            assert (await answer())[0] == b"200"
+    finally:
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()

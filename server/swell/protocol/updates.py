@@ -100,21 +100,21 @@ def _utf16_length(text: str) -> int:
     return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
 
 
-def _struct_length(r: _Reader, info: int) -> int:
+def _struct_length(r: _Reader, info: int, refs: set[int]) -> int:
     kind = info & _BITS5
     if kind == 0 or kind == 10:  # GC, Skip
         return r.uint()
     if info & _HAS_ORIGIN:
-        r.uint()
+        refs.add(r.uint())
         r.uint()
     if info & _HAS_RIGHT_ORIGIN:
-        r.uint()
+        refs.add(r.uint())
         r.uint()
     if not info & (_HAS_ORIGIN | _HAS_RIGHT_ORIGIN):
         if r.uint() == 1:  # parent is a root type, by name
             r.skip_string()
         else:  # parent is an item, by id
-            r.uint()
+            refs.add(r.uint())
             r.uint()
         if info & _HAS_PARENT_SUB:
             r.skip_string()
@@ -161,11 +161,19 @@ def struct_ranges(update: bytes) -> dict[int, tuple[int, int]]:
 
 
 def read_update(update: bytes) -> tuple[dict[int, tuple[int, int]], int]:
-    """``struct_ranges`` and the offset where the update's delete set starts.
+    """``struct_ranges`` and the offset where the update's delete set starts."""
+    ranges, at, _refs = read_update_refs(update)
+    return ranges, at
+
+
+def read_update_refs(update: bytes) -> tuple[dict[int, tuple[int, int]], int, set[int]]:
+    """``struct_ranges``, the offset where the update's delete set starts, and the clients
+    whose items its structs name (as origins or parents): whose structs it builds on.
 
     On the hot path (every update a socket sends, every transaction): one-byte varints and
     ASCII strings are read inline, the rest through ``_Reader``."""
     r = _Reader(update)
+    refs: set[int] = set()
     data = update
     size = len(data)
     ranges: dict[int, tuple[int, int]] = {}
@@ -178,7 +186,7 @@ def read_update(update: bytes) -> tuple[dict[int, tuple[int, int]], int]:
             # The common case: a string item with a left origin and nothing else.
             if pos + 1 < size and data[pos] == 0x84:
                 r.pos = pos + 1
-                r.uint()
+                refs.add(r.uint())
                 r.uint()
                 pos = r.pos
                 if pos < size and data[pos] < 0x80:
@@ -194,8 +202,8 @@ def read_update(update: bytes) -> tuple[dict[int, tuple[int, int]], int]:
                 r.pos = pos
                 clock += _utf16_length(r.string())
                 continue
-            clock += _struct_length(r, r.byte())
+            clock += _struct_length(r, r.byte(), refs)
         if clock > start:
             old = ranges.get(client)
             ranges[client] = (min(old[0], start), max(old[1], clock)) if old else (start, clock)
-    return ranges, r.pos
+    return ranges, r.pos, refs

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from urllib.parse import unquote
 
-from quart import Quart, Response, jsonify
+from quart import Quart, Response, jsonify, request
 from quart.wrappers import Request, Websocket
 from werkzeug.exceptions import HTTPException
 
@@ -33,6 +34,9 @@ def bearer_or_query(authorization: str, query_token: str | None) -> str | None:
 
 def error(status: int, message: str) -> tuple[Response, int]:
     return jsonify({"error": message}), status
+
+
+UNREAD_BODY_SECONDS = 2.0
 
 
 def register_error_handlers(app: Quart) -> None:
@@ -74,6 +78,26 @@ def register_error_handlers(app: Quart) -> None:
         # Quart has logged the exception with the method and path (never the query string,
         # where tokens travel) before calling this; the client learns nothing more.
         return error(500, "internal server error")
+
+    @app.after_request
+    async def unread_body(response: Response) -> Response:
+        """A refusal answered before its body was read (a 429 of the rate limit, a 401) left
+        the body on the connection, and Hypercorn then closed it without a word: a client
+        that reuses kept-alive connections sent its next request into a closed one ("server
+        disconnected", a flaky test). A small body is read and dropped, within a bound, so
+        the connection stays usable; otherwise the answer says ``Connection: close``."""
+        length = request.content_length
+        if response.status_code < 400 or not length:
+            return response
+        limit = app.config.get("MAX_CONTENT_LENGTH") or 0
+        try:
+            if length > limit:
+                raise ValueError("too large to read for nothing")
+            async with asyncio.timeout(UNREAD_BODY_SECONDS):
+                await request.get_data(cache=False)
+        except Exception:  # too large, too slow, cut off: the connection ends after this
+            response.headers["Connection"] = "close"
+        return response
 
     app.register_error_handler(DocumentNotFound, not_found)
     app.register_error_handler(InvalidToken, invalid_token)
