@@ -205,19 +205,25 @@ def typing(doc: Doc, text_name: str, chunks: list[str]) -> list[bytes]:
     return out
 
 
+async def two_typists_held(doc_id: str) -> tuple[HeldStore, Room, Peer, Peer]:
+    """Ada and Grace in a room whose first commit (Ada's) waits for the test: what they send
+    next is one batch."""
+    store = HeldStore()
+    store.add_document(doc_id)
+    room = await Room.load(doc_id, store, compact_every=10_000)
+    ada, grace = Peer(Role.EDIT, author=author("ada")), Peer(Role.EDIT, author=author("grace"))
+    room.join(ada)
+    room.join(grace)
+    room.receive(ada, typed("hold"))
+    await asyncio.wait_for(store.entered.wait(), 5)
+    return store, room, ada, grace
+
+
 @pytest.mark.timeout(10)
 async def test_a_batch_of_interleaved_typing_is_one_revision_per_socket() -> None:
     """Two people typing fast: their updates come interleaved into one batch; each person's
     become one revision (one transaction), attributed to them, holding exactly their ids."""
-    store = HeldStore()
-    store.add_document("g1")
-    room = await Room.load("g1", store, compact_every=10_000)
-    ada, grace = Peer(Role.EDIT, author=author("ada")), Peer(Role.EDIT, author=author("grace"))
-    room.join(ada)
-    room.join(grace)
-    store.gate.clear()
-    room.receive(ada, typed("hold"))  # the first commit waits: what comes next is one batch
-    await asyncio.wait_for(store.entered.wait(), 5)
+    store, room, ada, grace = await two_typists_held("g1")
     a_doc, g_doc = Doc(), Doc()
     a_ups, g_ups = typing(a_doc, "a", list("abc")), typing(g_doc, "g", list("xyz"))
     for a, g in zip(a_ups, g_ups, strict=True):
@@ -238,15 +244,7 @@ async def test_an_update_that_builds_on_another_sockets_keeps_its_place() -> Non
     and typed after it: her update names Ada's item, so it is applied after Ada's; Ada then
     typed after Grace's: that one stays after Grace's too. Ada's update that builds on
     nobody's joins her first run. Each revision holds its own author's ids."""
-    store = HeldStore()
-    store.add_document("g2")
-    room = await Room.load("g2", store, compact_every=10_000)
-    ada, grace = Peer(Role.EDIT, author=author("ada")), Peer(Role.EDIT, author=author("grace"))
-    room.join(ada)
-    room.join(grace)
-    store.gate.clear()
-    room.receive(ada, typed("hold"))
-    await asyncio.wait_for(store.entered.wait(), 5)
+    store, room, ada, grace = await two_typists_held("g2")
     a_doc, g_doc = Doc(), Doc()
     first = typing(a_doc, "t", ["ab"])[0]
     g_doc.apply_update(a_doc.get_update())

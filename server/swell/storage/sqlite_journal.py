@@ -13,6 +13,7 @@ exactly what SQLAlchemy would write (its own bind processors convert the values)
 from __future__ import annotations
 
 import asyncio
+import functools
 import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -91,10 +92,9 @@ class SqliteJournal:
         what SQLite raises (a clash with another revision of that number, a deleted
         document), and nothing is written then."""
         loop = asyncio.get_running_loop()
+        append = functools.partial(self._append, doc_id, first_rev, changes, bindings, now, touch)
         try:
-            await loop.run_in_executor(
-                self._executor, self._append, doc_id, first_rev, changes, bindings, now, touch
-            )
+            await loop.run_in_executor(self._executor, append)
         except sqlite3.DatabaseError as e:  # as the engine would say it
             error = IntegrityError if isinstance(e, sqlite3.IntegrityError) else DBAPIError
             raise error(_INSERT_ROWS[0], None, e) from e
