@@ -54,30 +54,44 @@ class InboundBudget:
     (scripts and imports send 1,000 messages and 4 MiB a second; a caret moving with every
     keystroke sends a few KiB). A rate of 0 is no limit."""
 
+    __slots__ = ("_rates", "_messages", "_bytes", "_awareness", "_at")
+
     def __init__(
         self,
         messages_per_second: float,
         bytes_per_second: float,
         awareness_bytes_per_second: float = 0,
     ) -> None:
-        self._rates = (
-            float(messages_per_second),
-            float(bytes_per_second),
-            float(awareness_bytes_per_second),
+        self._start(
+            (float(messages_per_second), float(bytes_per_second), float(awareness_bytes_per_second))
         )
-        self._tokens = [2 * r for r in self._rates]
+
+    @classmethod
+    def of(cls, rates: tuple[float, float, float]) -> InboundBudget:
+        """A budget on ``rates``, one tuple shared by every socket's budget."""
+        budget = cls.__new__(cls)
+        budget._start(rates)
+        return budget
+
+    def _start(self, rates: tuple[float, float, float]) -> None:
+        self._rates = rates
+        self._messages, self._bytes, self._awareness = (2 * r for r in rates)
         self._at = time.monotonic()
 
     def spend(self, messages: int, size: int, awareness: int = 0) -> bool:
         now = time.monotonic()
         elapsed, self._at = now - self._at, now
+        rates = self._rates
         ok = True
-        for i, amount in enumerate((messages, size, awareness)):
-            rate = self._rates[i]
-            if rate <= 0:
-                continue
-            self._tokens[i] = min(2 * rate, self._tokens[i] + elapsed * rate) - amount
-            ok = ok and self._tokens[i] >= 0
+        if rates[0] > 0:
+            self._messages = min(2 * rates[0], self._messages + elapsed * rates[0]) - messages
+            ok = self._messages >= 0
+        if rates[1] > 0:
+            self._bytes = min(2 * rates[1], self._bytes + elapsed * rates[1]) - size
+            ok = ok and self._bytes >= 0
+        if rates[2] > 0:
+            self._awareness = min(2 * rates[2], self._awareness + elapsed * rates[2]) - awareness
+            ok = ok and self._awareness >= 0
         return ok
 
 

@@ -104,7 +104,11 @@ class WebsocketGate:
         self._limits = limits
         self.max_message_bytes = max_message_bytes
         self.send_queue_bytes = send_queue_bytes
-        self._rates = (messages_per_second, bytes_per_second, awareness_bytes_per_second)
+        self._rates = (
+            float(messages_per_second),
+            float(bytes_per_second),
+            float(awareness_bytes_per_second),
+        )
 
     async def admit(self, scope: Scope) -> Admission:
         """``scope`` as ASGI has it (``path``, ``query_string``, ``headers``, ``client``)."""
@@ -148,7 +152,7 @@ class WebsocketGate:
             admitted.role,
             wants_extensions=admitted.wants_extensions,
             limit_bytes=self.send_queue_bytes,
-            budget=InboundBudget(*self._rates),
+            budget=InboundBudget.of(self._rates),
             author=admitted.author,
             link=link,
         )
