@@ -62,7 +62,8 @@ def bind_socket(host: str, port: int, dead_peer_seconds: float = 45.0) -> socket
     within ``dead_peer_seconds``; Hypercorn's pings keep data in flight so the timeout applies
     to WebSockets and event streams alike."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # The protocol number named: asyncio sets TCP_NODELAY only on sockets that say TCP.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
     idle = max(1, int(dead_peer_seconds / 3))
