@@ -369,6 +369,10 @@ class RunningServer:
         log.flush()
         env = dict(os.environ)
         env.pop("NODE_OPTIONS", None)
+        # Python servers keep their compiled bytecode, as an installed wheel has it (this
+        # workplace sets the variable, and an editable install then compiles ~15,000 lines of
+        # Swell again at every start: 100 ms of a restart).
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         if self.spec.env is not None:
             env.update(self.spec.env())
         command = self.spec.command(self.port, self.data_dir)

@@ -52,7 +52,7 @@ from granian.server.embed import Server
 
 from swell.__main__ import build_parser, check_serving, configure_logging, load_settings
 from swell.app import Services, create_app
-from swell.migrate import upgrade_database
+from swell.migrate import upgrade_unless_newest
 from swell.server import _quiet_cancellations, bind_socket, tune_interpreter
 from swell.settings import Settings
 from swell.transport.origin import wildcard_without_public_url
@@ -160,7 +160,7 @@ def main(argv: list[str]) -> int:
         print("swell-granian: one process only (--workers 1)", file=sys.stderr)
         return 2
     configure_logging(settings.log_level)
-    upgrade_database(settings.database_url)
+    upgrade_unless_newest(settings.database_url)
     asyncio.run(run(settings))
     return 0
 

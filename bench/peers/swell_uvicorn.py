@@ -31,7 +31,7 @@ import uvicorn
 
 from swell.__main__ import build_parser, configure_logging, load_settings
 from swell.app import create_app
-from swell.migrate import upgrade_database
+from swell.migrate import upgrade_unless_newest
 from swell.server import bind_socket
 from swell.settings import Settings
 
@@ -83,7 +83,7 @@ def main(argv: list[str]) -> int:
     configure_logging(settings.log_level)
     # uvicorn logs every WebSocket with its query string (the document's token) at INFO.
     logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
-    upgrade_database(settings.database_url)
+    upgrade_unless_newest(settings.database_url)
 
     sock = bind_socket(settings.host, settings.port, dead_peer_seconds=settings.ws_ping_seconds * 2)
     app = create_app(settings)

@@ -56,11 +56,17 @@ def hypercorn_config(settings: Settings, sock: socket.socket) -> Config:
     return config
 
 
-def bind_socket(host: str, port: int, dead_peer_seconds: float = 45.0) -> socket.socket:
+LISTEN_BACKLOG = 1024
+
+
+def bind_socket(
+    host: str, port: int, dead_peer_seconds: float = 45.0, *, listen: bool = True
+) -> socket.socket:
     """The listening socket. Accepted connections inherit its TCP options: keepalive probes and
     a user timeout make the kernel drop a peer that vanished without a word (no FIN, no RST)
-    within ``dead_peer_seconds``; Hypercorn's pings keep data in flight so the timeout applies
-    to WebSockets and event streams alike."""
+    within ``dead_peer_seconds``; pings keep data in flight so the timeout applies to
+    WebSockets and event streams alike. Without ``listen`` it is only bound (a port in use
+    fails at once), and connections are taken once the server listens: when it can serve."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # The protocol number named: asyncio sets TCP_NODELAY only on sockets that say TCP.
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
@@ -72,19 +78,22 @@ def bind_socket(host: str, port: int, dead_peer_seconds: float = 45.0) -> socket
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 3)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(dead_peer_seconds * 1000))
     sock.bind((host, port))
-    sock.listen(1024)
+    if listen:
+        sock.listen(LISTEN_BACKLOG)
     sock.setblocking(False)
     return sock
 
 
-def listening_socket(settings: Settings) -> socket.socket:
+def listening_socket(settings: Settings, *, listen: bool = True) -> socket.socket:
     """The socket to serve on: inherited from the supervisor of ``--workers`` (which bound it
     once, so every worker accepts on one port), or bound here."""
     if settings.listen_fd >= 0:
         sock = socket.socket(fileno=settings.listen_fd)
         sock.setblocking(False)
         return sock
-    return bind_socket(settings.host, settings.port, dead_peer_seconds=settings.ws_ping_seconds * 2)
+    return bind_socket(
+        settings.host, settings.port, dead_peer_seconds=settings.ws_ping_seconds * 2, listen=listen
+    )
 
 
 # What a worker writes to its stdout once it accepts connections: the supervisor reads it to
@@ -129,7 +138,7 @@ def _quiet_cancellations(loop: asyncio.AbstractEventLoop, context: dict[str, obj
 
 async def run(settings: Settings) -> None:
     configure_compression(settings.ws_compression)
-    sock = listening_socket(settings)
+    sock = listening_socket(settings, listen=False)  # the server listens once it can serve
     port = sock.getsockname()[1]
     # The real port (the setting may be 0): the WebSocket Origin check compares against it.
     settings = settings.replace(port=port)
@@ -195,7 +204,7 @@ async def serve(
         handshake_seconds=settings.ws_handshake_seconds,
         compression=settings.ws_compression,
     )
-    server = await loop.create_server(door, sock=sock, backlog=config.backlog)
+    server = await loop.create_server(door, sock=sock, backlog=LISTEN_BACKLOG)
     pings = loop.create_task(door.keep_alive(), name="websocket-pings")
     tune_interpreter()
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
