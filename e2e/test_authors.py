@@ -35,6 +35,9 @@ def server(
 
 
 def author_secret(page: Page) -> str:
+    """The secret this browser stored, once it has one (the page creates it after the name
+    prompt closes, while its socket may already be connected anonymously)."""
+    page.wait_for_function("() => localStorage.getItem('swell.author')", timeout=10_000)
     stored = page.evaluate("() => localStorage.getItem('swell.author')")
     assert stored, "this browser has no author"
     secret = json.loads(stored)["secret"]
