@@ -19,7 +19,7 @@ from hypercorn.asyncio.tcp_server import TCPServer
 from hypercorn.asyncio.worker_context import WorkerContext
 from hypercorn.config import Config
 from hypercorn.protocol import ws_stream
-from hypercorn.utils import wrap_app
+from hypercorn.utils import LifespanTimeoutError, wrap_app
 from wsproto.extensions import PerMessageDeflate
 
 from swell.app import Services, create_app
@@ -57,6 +57,7 @@ def hypercorn_config(settings: Settings, sock: socket.socket) -> Config:
 
 
 LISTEN_BACKLOG = 1024
+LIFESPAN_SHUTDOWN_SECONDS = 1.0
 
 
 def bind_socket(
@@ -217,6 +218,7 @@ async def serve(
     try:
         await stop.wait()
         log.info("stopping: closing sockets and flushing documents")
+        server.close()  # no new connections (other workers of the port take them)
         try:
             await asyncio.wait_for(services.stop(), settings.shutdown_seconds)
         except TimeoutError:
@@ -233,7 +235,13 @@ async def serve(
                 await asyncio.wait_for(
                     asyncio.gather(*http_tasks, return_exceptions=True), config.graceful_timeout
                 )
-        await lifespan.wait_for_shutdown()
+        # The app's own shutdown is ``services.stop`` again, done or given up on above: its
+        # wait is not allowed to take Hypercorn's 60 s on top.
+        config.shutdown_timeout = LIFESPAN_SHUTDOWN_SECONDS
+        try:
+            await lifespan.wait_for_shutdown()
+        except LifespanTimeoutError:
+            log.error("the app's shutdown did not finish; exiting anyway")
         lifespan_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await lifespan_task

@@ -9,6 +9,7 @@ import contextlib
 import json
 import socket
 import struct
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -20,6 +21,7 @@ from tests.client import synced_doc, text_of, wait_for
 from tests.hostile.attacker import (
     connect,
     open_non_reader,
+    rss_bytes,
     successive_updates,
     sync_step1,
     sync_update,
@@ -325,3 +327,114 @@ def test_one_broadcast_is_framed_once() -> None:
         mask=False
     )
     assert framer.frame(other) == first
+
+
+# ---- what the review of issue 13 found ----------------------------------------------------------
+
+
+async def revision_of(server: ServerProcess, doc: dict[str, str]) -> int:
+    async with server.http() as http:
+        r = await http.get(
+            f"/api/docs/{doc['id']}", headers={"Authorization": f"Bearer {doc['edit_token']}"}
+        )
+        return int(r.json()["rev"])
+
+
+@pytest.mark.parametrize("goes", ["close frame", "end of stream", "reset"])
+async def test_what_a_client_sent_before_it_left_is_kept(
+    shared_server: ServerProcess, goes: str
+) -> None:
+    """A tab closed right after typing: its last update, already received, is applied and
+    stored (it never reconnects to send it again). Leaving is not being refused."""
+    doc = await shared_server.create_document()
+    async with raw(shared_server) as sock:
+        sock.send(upgrade_request(host_of(shared_server), doc))
+        assert (await sock.head()).startswith(b"HTTP/1.1 101")
+        await sock.data()  # joined: the room's sync step 1
+        last = client_frame(sync_update(text_update("the last words")))
+        if goes == "close frame":
+            sock.send(last + client_frame(struct.pack("!H", 1000), Opcode.CLOSE))
+        elif goes == "end of stream":
+            sock.send(last)
+            sock.writer.write_eof()
+        else:
+            sock.send(last)
+            await sock.writer.drain()
+            sock.writer.transport.abort()
+    deadline = asyncio.get_running_loop().time() + 10
+    while await revision_of(shared_server, doc) < 1:
+        assert asyncio.get_running_loop().time() < deadline, "the last update was dropped"
+        await asyncio.sleep(0.05)
+
+
+async def test_a_client_that_does_not_read_is_not_read_either(server: ServerProcess) -> None:
+    """Each ping wants a pong: a client that pings without reading would make the server
+    write (and hold) pongs without end. Once its socket is full the server stops reading it:
+    pinging for seconds grows the server by little."""
+    doc = await server.create_document()
+    host, port = server.base_url.removeprefix("http://").rsplit(":", 1)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect((host, int(port)))
+    try:
+        sock.sendall(upgrade_request(host_of(server), doc, "view"))
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += sock.recv(1)
+        assert head.startswith(b"HTTP/1.1 101")
+        before = rss_bytes(server)
+        pings = client_frame(b"p" * 125, Opcode.PING) * 512
+
+        def flood() -> None:
+            """Pings for up to 8 s, as fast as the server takes them (blocked 2 s: it stopped)."""
+            sock.settimeout(2)
+            until = time.monotonic() + 8
+            with contextlib.suppress(TimeoutError):
+                while time.monotonic() < until:
+                    sock.sendall(pings)
+
+        await asyncio.to_thread(flood)
+        growth = rss_bytes(server) - before
+        assert growth < 32 << 20, f"the server grew by {growth >> 20} MiB"
+    finally:
+        sock.close()
+    async with server.http() as http:
+        assert (await http.get("/healthz")).status_code == 200
+
+
+async def test_a_socket_refused_after_the_handshake_closes_cleanly(
+    shared_server: ServerProcess,
+) -> None:
+    """4401 after the handshake: the client's answering close frame is read and the server
+    ends the connection at once (not after the close timeout, with a reset)."""
+    doc = await shared_server.create_document()
+    async with raw(shared_server) as sock:
+        bad = {**doc, "edit_token": "not-a-token"}
+        sock.send(upgrade_request(host_of(shared_server), bad))
+        assert (await sock.head()).startswith(b"HTTP/1.1 101")
+        opcode, payload = await sock.data()
+        assert opcode == Opcode.CLOSE and struct.unpack("!H", payload[:2])[0] == 4401
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        sock.send(client_frame(payload[:2], Opcode.CLOSE))
+        assert await sock.closed(within=5)
+        assert loop.time() - started < 1.0
+
+
+async def test_nothing_goes_out_before_the_handshake_answer(shared_server: ServerProcess) -> None:
+    """A ping sent with the request is answered after the 101, not before it; a close frame
+    sent with a request that is refused at once ends the connection quietly (no traceback)."""
+    doc = await shared_server.create_document()
+    async with raw(shared_server) as sock:
+        sock.send(upgrade_request(host_of(shared_server), doc) + client_frame(b"hi", Opcode.PING))
+        assert (await sock.head()).startswith(b"HTTP/1.1 101")
+        assert await sock.frame() == (Opcode.PONG, b"hi")
+    async with raw(shared_server) as sock:
+        request = upgrade_request(host_of(shared_server), doc).replace(
+            b"\r\n\r\n", b"\r\nOrigin: http://evil.example\r\n\r\n"
+        )
+        sock.send(request + client_frame(struct.pack("!H", 1000), Opcode.CLOSE))
+        await sock.closed(within=5)
+    async with shared_server.http() as http:
+        assert (await http.get("/healthz")).status_code == 200
+    assert "Traceback" not in shared_server.log_text()

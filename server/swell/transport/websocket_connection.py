@@ -89,6 +89,7 @@ class WebsocketConnection(asyncio.Protocol):
         "_lost",
         "_task",
         "_direct",
+        "_answered",
     )
 
     def __init__(
@@ -125,6 +126,7 @@ class WebsocketConnection(asyncio.Protocol):
         self._lost = False
         self._task: asyncio.Task[None] | None = None
         self._direct = True  # frames are written framed once (no extension negotiated)
+        self._answered = False  # the handshake's answer is written
 
     # ---- asyncio.Protocol --------------------------------------------------------------------
 
@@ -156,19 +158,29 @@ class WebsocketConnection(asyncio.Protocol):
             self._timer = None
         peer, admitted = self._peer, self._admitted
         self._peer = self._admitted = None
-        if peer is not None and admitted is not None:
-            peer.close(CloseCode.GOING_AWAY)  # the client went away (if the peer was open)
-            admitted.room.leave(peer)
-        if admitted is not None:
-            self._gate.release(admitted.room)
-        self._on_closed(self)
+        try:
+            if peer is not None and admitted is not None:
+                # Left, not refused: the peer stays open for the writer, so updates it sent
+                # before it went (a tab closed right after typing) are still applied and
+                # stored; nothing more is written to it (``write`` sees the connection lost).
+                admitted.room.leave(peer)
+        finally:
+            if admitted is not None:
+                self._gate.release(admitted.room)
+            self._on_closed(self)
 
     def pause_writing(self) -> None:
+        """The client stopped reading: it is not read either until it does, so that nothing
+        it sends can make us write more (each ping it sends wants a pong)."""
         self._paused = True
+        if self._transport is not None and self._peer is not None:
+            self._transport.pause_reading()
 
     def resume_writing(self) -> None:
         """The client read: what waits goes on, until the transport is full again."""
         self._paused = False
+        if self._transport is not None and self._peer is not None and not self._closing:
+            self._transport.resume_reading()
         backlog, transport = self._backlog, self._transport
         if not backlog or transport is None:
             return
@@ -259,13 +271,25 @@ class WebsocketConnection(asyncio.Protocol):
     def _answer(self, request: Request, admission: Admission) -> None:
         ws, transport = self._ws, self._transport
         assert transport is not None
+        if ws.eof_sent or transport.is_closing():
+            # The client sent a close frame (or garbage) before its answer: it gets none.
+            if isinstance(admission, Admitted):
+                self._gate.release(admission.room)
+            transport.abort()
+            return
+        held = ws.data_to_send()  # pongs to pings sent with the request: after the answer
         if isinstance(admission, Refused):
             ws.send_response(_refusal(ws, admission))
+            self._answered = True
             self._flush()
             return
         response = ws.accept(request)
         ws.send_response(response)
+        self._answered = True
         self._flush()
+        for data in held:
+            if data and not transport.is_closing():
+                transport.write(data)
         # websockets' parser keeps the request for the connection's life (a local of its
         # generator): its headers were 2.8 KiB of an idle socket's 7 (tracemalloc, 2,000
         # sockets), and its path holds the token. Nothing reads them after the answer.
@@ -279,6 +303,7 @@ class WebsocketConnection(asyncio.Protocol):
             return
         if isinstance(admission, ClosedAtOnce):
             self.close(admission.code, admission.reason)
+            transport.resume_reading()  # the client's close frame ends it, not the timeout
             return
         self._direct = not ws.extensions
         self._admitted = admission
@@ -340,9 +365,10 @@ class WebsocketConnection(asyncio.Protocol):
                 log.info("closing peer %s of %s: text frame", peer.id, room.doc_id)
                 peer.close(CloseCode.UNSUPPORTED)
             elif opcode is Opcode.CLOSE:
-                # websockets answered it; the room forgets the socket once it is gone.
+                # websockets answered it; the room forgets the socket once it is gone (what
+                # it sent before its close is still applied: the peer is not refused).
                 self._closing = True
-                peer.close(CloseCode.NORMAL)
+                return
 
     def _message(self, room: Room, peer: Peer, data: bytes) -> None:
         if not data:
@@ -359,6 +385,10 @@ class WebsocketConnection(asyncio.Protocol):
         transport = self._transport
         if transport is None:
             return
+        if not self._answered:  # before the answer nothing goes out: it is written first
+            if self._ws.eof_sent and self._task is None:
+                transport.close()  # not a request websockets could read: nothing to answer
+            return
         for data in self._ws.data_to_send():
             if data:
                 transport.write(data)
@@ -371,15 +401,16 @@ class WebsocketConnection(asyncio.Protocol):
             transport.close()
 
     def _ended(self) -> None:
-        """The protocol ended the stream: after a closing handshake, or failing the
-        connection (a malformed frame, a message over the limit), which is logged."""
+        """The protocol ended the stream: after a closing handshake, the client's end of
+        stream, or failing the connection (a malformed frame, a message over the limit: the
+        peer is refused, logged)."""
         peer = self._peer
-        if peer is not None and peer.close_code is None:
-            ws = self._ws
-            log.info("closing peer %s: %r", peer.id, ws.parser_exc)
-            self._closing = True
-            peer.close(ws.close_sent.code if ws.close_sent is not None else CloseCode.INVALID)
+        ws = self._ws
         self._closing = True
+        failed = ws.parser_exc is not None and not isinstance(ws.parser_exc, EOFError)
+        if peer is not None and peer.close_code is None and failed:
+            log.info("closing peer %s: %r", peer.id, ws.parser_exc)
+            peer.close(ws.close_sent.code if ws.close_sent is not None else CloseCode.INVALID)
 
     def _abort(self) -> None:
         self._timer = None
