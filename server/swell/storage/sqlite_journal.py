@@ -48,6 +48,11 @@ def _sql(statement: Any, keys: Sequence[str]) -> tuple[str, list[str]]:
     return str(compiled), list(compiled.positiontup or ())
 
 
+def _ordered(statement: tuple[str, list[str]], **values: Any) -> tuple[Any, ...]:
+    """The values in the order of the compiled statement's placeholders."""
+    return tuple(values[key] for key in statement[1])
+
+
 def _converter(column: Any) -> Callable[[Any], Any] | None:
     converter: Callable[[Any], Any] | None = column.type.dialect_impl(_DIALECT).bind_processor(
         _DIALECT
@@ -91,46 +96,53 @@ class SqliteJournal:
         transaction; with ``touch`` the document row's ``rev`` and ``updated_at`` too. Raises
         what SQLite raises (a clash with another revision of that number, a deleted
         document), and nothing is written then."""
+        at = _TIME(now) if _TIME is not None else now
+        last = first_rev + len(changes) - 1
+        # The statements' parameters are made here, so the thread runs SQLite and little else
+        # (it needs the GIL for every line of Python, and the loop wants it back).
+        rows = [
+            _ordered(
+                _INSERT_ROWS,
+                document_id=doc_id,
+                rev=first_rev + i,
+                kind=c.kind,
+                author_id=c.author_id,
+                added=c.added,
+                removed=c.removed,
+                ids=c.ids,
+                data=c.data,
+                created_at=at,
+            )
+            for i, c in enumerate(changes)
+        ]
+        touched = _ordered(_TOUCH, doc_id=doc_id, new_rev=last, at=at) if touch else None
+        clients = [
+            _ordered(
+                _INSERT_CLIENTS, document_id=doc_id, client_id=client, author_id=author or None
+            )
+            for client, author in bindings.items()
+        ]
         loop = asyncio.get_running_loop()
-        append = functools.partial(self._append, doc_id, first_rev, changes, bindings, now, touch)
+        write = functools.partial(self._write, rows, touched, clients)
         try:
-            await loop.run_in_executor(self._executor, append)
+            await loop.run_in_executor(self._executor, write)
         except sqlite3.DatabaseError as e:  # as the engine would say it
             error = IntegrityError if isinstance(e, sqlite3.IntegrityError) else DBAPIError
             raise error(_INSERT_ROWS[0], None, e) from e
 
-    def _append(
+    def _write(
         self,
-        doc_id: str,
-        first_rev: int,
-        changes: Sequence[Change],
-        bindings: dict[int, str],
-        now: datetime,
-        touch: bool,
+        rows: list[tuple[Any, ...]],
+        touched: tuple[Any, ...] | None,
+        clients: list[tuple[Any, ...]],
     ) -> None:
         connection = self._connect()
-        at = _TIME(now) if _TIME is not None else now
-        rows = [
-            (doc_id, first_rev + i, c.kind, c.author_id, c.added, c.removed, c.ids, c.data, at)
-            for i, c in enumerate(changes)
-        ]
-        sql, order = _INSERT_ROWS
-        positions = [_ROW_KEYS.index(key) for key in order]
         with connection:  # BEGIN … COMMIT, or ROLLBACK on any error
-            connection.executemany(sql, [tuple(row[p] for p in positions) for row in rows])
-            if touch:
-                touch_sql, touch_order = _TOUCH
-                values = {"doc_id": doc_id, "new_rev": first_rev + len(changes) - 1, "at": at}
-                connection.execute(touch_sql, tuple(values[k] for k in touch_order))
-            if bindings:
-                clients_sql, client_order = _INSERT_CLIENTS
-                bound = [
-                    {"document_id": doc_id, "client_id": client, "author_id": author or None}
-                    for client, author in bindings.items()
-                ]
-                connection.executemany(
-                    clients_sql, [tuple(b[k] for k in client_order) for b in bound]
-                )
+            connection.executemany(_INSERT_ROWS[0], rows)
+            if touched is not None:
+                connection.execute(_TOUCH[0], touched)
+            if clients:
+                connection.executemany(_INSERT_CLIENTS[0], clients)
 
     def _connect(self) -> sqlite3.Connection:
         if self._connection is None:
