@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -300,9 +301,18 @@ class EditorPage:
         change or caret arriving before that event puts the caret back where it was.
         """
         area = self.page.locator("main.page")
-        box = area.bounding_box()
-        assert box is not None, "the editor page has no main area"
-        area.click(position={"x": box["width"] / 2, "y": box["height"] - 8})
+        deadline = time.monotonic() + 10
+        while True:
+            # Measured again on each try: a panel that just closed (History) may still be
+            # changing the page's height, and a point below the old bottom is not the page's.
+            box = area.bounding_box()
+            assert box is not None, "the editor page has no main area"
+            try:
+                area.click(position={"x": box["width"] / 2, "y": box["height"] - 8}, timeout=1000)
+                return
+            except PlaywrightTimeoutError:
+                if time.monotonic() > deadline:
+                    raise
 
     def type(self, text: str) -> None:
         self.page.keyboard.type(text)
