@@ -173,6 +173,11 @@ def _cpu_rows(result: Json, key: str, what: str = "edit") -> list[Row]:
     ]
 
 
+def _complete(run: Json) -> bool:
+    """A latency run counts only if every client converged and no delivery went missing."""
+    return bool(run["converged"] and run["missing"] == 0)
+
+
 def fanout_table(result: Json, quick: bool) -> Table:
     table = Table("1. Fan-out: edit to every other client (one room)", _columns(result))
     for n, period, _ in [tuple(c) for c in result["params"]["cases"]]:
@@ -183,7 +188,7 @@ def fanout_table(result: Json, quick: bool) -> Table:
             "latency_ms",
             "missing",
             "",
-            lambda run: run["converged"] and run["missing"] == 0,
+            _complete,
         )
         table.rows += _cpu_rows(result, key)
         relay = result["runs"].get("relay", {}).get(key)
@@ -248,7 +253,7 @@ def cursors_table(result: Json, quick: bool) -> Table:
             "latency_ms",
             "missing",
             "edit ",
-            lambda run: run["converged"] and run["missing"] == 0,
+            _complete,
         )
         table.rows += _latency_rows(
             result,
